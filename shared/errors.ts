@@ -1,0 +1,64 @@
+/**
+ * The errors catalogue: every error upsfleet raises carries one of these stable codes.
+ * Callers branch on `code`, never on message text. docs/ERRORS.md lists every code (a test checks it).
+ */
+export const ErrorCodes = {
+  // configuration and command line
+  CONFIG_NOT_FOUND: 'the configuration file does not exist or cannot be read',
+  CONFIG_SYNTAX: 'the configuration file is not valid YAML',
+  CONFIG_INVALID: 'the configuration does not match its schema',
+  CLI_USAGE: 'the command line is not understood',
+  DURATION_INVALID: 'a duration is not a number of seconds nor a string like 90s, 5m, 1h',
+  // protocol (master <-> agent)
+  PROTO_MALFORMED: 'a message is not valid JSON or not an object',
+  PROTO_TOO_LARGE: 'a message exceeds the maximum size',
+  PROTO_UNKNOWN_TYPE: 'a message has a type this side does not know',
+  PROTO_INVALID: 'a message does not match its schema',
+  PROTO_VERSION: 'a message carries a protocol version this side does not speak',
+  PROTO_UNEXPECTED: 'a valid message arrived at a moment it is not allowed (e.g. before hello)',
+  AUTH_FAILED: 'the token is wrong, unknown or revoked',
+  AUTH_FORBIDDEN: 'the peer is authenticated but its role does not allow this',
+  AUTH_TIMEOUT: 'the peer did not authenticate in time',
+  // network / listeners
+  LISTEN_INSECURE: 'a non-loopback listen address was configured without TLS',
+  LISTEN_FAILED: 'a listener could not bind its address',
+  MASTER_UNREACHABLE: 'no configured master answered',
+  // sources
+  SOURCE_TIMELINE: 'a simulated timeline file has a line that cannot be understood',
+  SOURCE_LOST: 'the UPS source stopped answering',
+  SOURCE_COMMAND_UNSUPPORTED: 'the source cannot execute this instant command',
+  SOURCE_VARIABLE_READONLY: 'the source cannot set this variable',
+  // HID driver
+  HID_DESCRIPTOR: 'a HID report descriptor cannot be parsed',
+  HID_REPORT: 'a HID report cannot be decoded or encoded',
+  HID_CAPTURE: 'a capture file is malformed',
+  HID_NO_DEVICE: 'no matching HID UPS is attached',
+  HID_PERMISSION: 'the HID device exists but this user may not open it',
+  HID_IO: 'reading or writing the HID device failed',
+  // shutdown path
+  HOOK_FAILED: 'a hook exited non-zero or could not start',
+  HOOK_TIMEOUT: 'a hook ran past its timeout and was killed',
+  SHUTDOWN_COMMAND_FAILED: 'the power-off command could not be run',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class UpsfleetError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UpsfleetError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.details };
+  }
+}
+
+export function isUpsfleetError(err: unknown, code?: ErrorCode): err is UpsfleetError {
+  return err instanceof UpsfleetError && (code === undefined || err.code === code);
+}

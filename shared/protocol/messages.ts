@@ -1,0 +1,173 @@
+/**
+ * The master <-> agent protocol: every message as a TypeBox schema, the single source of truth.
+ * TypeScript types are derived with Static<>; ajv compiles the same objects (shared/protocol/codec.ts).
+ * Envelope: { v: 1, type, id, ts, ...body }.
+ */
+import { type Static, type TObject, type TProperties, Type } from '@sinclair/typebox';
+import { POWER_EVENTS } from '../nut/events.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Largest message either side accepts, in bytes. A full state snapshot is a few KiB. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+
+function envelope<T extends string, P extends TProperties>(type: T, body: P) {
+  return Type.Object(
+    {
+      v: Type.Literal(PROTOCOL_VERSION),
+      type: Type.Literal(type),
+      id: Id,
+      ts: Type.Integer({ minimum: 0 }),
+      ...body,
+    },
+    { additionalProperties: false },
+  );
+}
+
+const UpsVarsSchema = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }));
+
+export const PolicyView = Type.Object(
+  {
+    critical: Type.Boolean(),
+    reason: Type.Union([Type.String(), Type.Null()]),
+    onBatterySince: Type.Union([Type.Integer(), Type.Null()]),
+    communicating: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+// ---- master -> agent ----
+export const Welcome = envelope('welcome', {
+  masterId: Name,
+  ups: Type.Array(Name),
+  group: Name,
+  /** 1-based step of this agent's group in the fleet sequence, or null for an early group. */
+  step: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  steps: Type.Integer({ minimum: 0 }),
+  pingIntervalMs: Type.Integer({ minimum: 100 }),
+});
+
+export const State = envelope('state', {
+  ups: Name,
+  vars: UpsVarsSchema,
+  stale: Type.Boolean(),
+  policy: PolicyView,
+});
+
+export const Event = envelope('event', {
+  ups: Name,
+  event: Type.Union(POWER_EVENTS.map((e) => Type.Literal(e))),
+  message: Type.String({ maxLength: 512 }),
+});
+
+export const Order = envelope('order', {
+  orderId: Id,
+  action: Type.Literal('shutdown'),
+  reason: Type.String({ maxLength: 512 }),
+  /** Epoch ms by which the master stops waiting for this agent. */
+  deadline: Type.Integer({ minimum: 0 }),
+  step: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  drill: Type.Boolean(),
+});
+
+export const Ping = envelope('ping', {});
+
+// ---- agent -> master ----
+export const Hello = envelope('hello', {
+  agentId: Name,
+  group: Name,
+  version: Type.String({ maxLength: 64 }),
+  capabilities: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 }),
+  token: Type.String({ minLength: 8, maxLength: 256 }),
+  dryRun: Type.Boolean(),
+  hostname: Type.Optional(Type.String({ maxLength: 255 })),
+});
+
+export const Ack = envelope('ack', { orderId: Id });
+
+export const Progress = envelope('progress', {
+  orderId: Id,
+  hook: Type.Integer({ minimum: 0 }),
+  of: Type.Integer({ minimum: 0 }),
+  name: Type.String({ maxLength: 128 }),
+  status: Type.Union([Type.Literal('started'), Type.Literal('ok'), Type.Literal('failed'), Type.Literal('skipped')]),
+  durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const GoingDown = envelope('going-down', {
+  orderId: Id,
+  dryRun: Type.Boolean(),
+  hookFailures: Type.Integer({ minimum: 0 }),
+});
+
+export const DrillReport = envelope('drill-report', {
+  orderId: Id,
+  hooks: Type.Array(
+    Type.Object(
+      {
+        name: Type.String({ maxLength: 128 }),
+        status: Type.String({ maxLength: 16 }),
+        durationMs: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    { maxItems: 64 },
+  ),
+});
+
+export const Pong = envelope('pong', {});
+
+export const MasterMessage = Type.Union([Welcome, State, Event, Order, Ping]);
+export const AgentMessage = Type.Union([Hello, Ack, Progress, GoingDown, DrillReport, Pong]);
+
+export type WelcomeMsg = Static<typeof Welcome>;
+export type StateMsg = Static<typeof State>;
+export type EventMsg = Static<typeof Event>;
+export type OrderMsg = Static<typeof Order>;
+export type PingMsg = Static<typeof Ping>;
+export type HelloMsg = Static<typeof Hello>;
+export type AckMsg = Static<typeof Ack>;
+export type ProgressMsg = Static<typeof Progress>;
+export type GoingDownMsg = Static<typeof GoingDown>;
+export type DrillReportMsg = Static<typeof DrillReport>;
+export type PongMsg = Static<typeof Pong>;
+export type MasterMsg = Static<typeof MasterMessage>;
+export type AgentMsg = Static<typeof AgentMessage>;
+export type PolicyViewT = Static<typeof PolicyView>;
+
+export const MASTER_SCHEMAS: Record<MasterMsg['type'], TObject> = {
+  welcome: Welcome,
+  state: State,
+  event: Event,
+  order: Order,
+  ping: Ping,
+};
+
+export const AGENT_SCHEMAS: Record<AgentMsg['type'], TObject> = {
+  hello: Hello,
+  ack: Ack,
+  progress: Progress,
+  'going-down': GoingDown,
+  'drill-report': DrillReport,
+  pong: Pong,
+};
+
+/** WebSocket close codes (4xxx are the application's). */
+export const CloseCodes = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  MALFORMED: 4000,
+  TOO_LARGE: 4001,
+  UNKNOWN_TYPE: 4002,
+  INVALID: 4003,
+  VERSION: 4004,
+  UNEXPECTED: 4005,
+  AUTH_FAILED: 4010,
+  AUTH_FORBIDDEN: 4011,
+  AUTH_TIMEOUT: 4012,
+  REPLACED: 4020,
+  PING_TIMEOUT: 4021,
+  MASTER_STOPPING: 4030,
+} as const;
