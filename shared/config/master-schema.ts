@@ -1,0 +1,152 @@
+/** The master's configuration file (YAML). Types are derived from this schema. */
+import { type Static, Type } from '@sinclair/typebox';
+import { Duration, Hook, Log, Name, Notify, Shutdown, Trigger } from './common-schema.js';
+
+const TokenHash = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:<hex> of the token' });
+
+export const SimulatedSourceConfig = Type.Object(
+  {
+    type: Type.Literal('simulated'),
+    /** A `.seq`-style timeline file (`name: value` lines, `TIMER <seconds>`), relative to the config file. */
+    timeline: Type.Optional(Type.String({ minLength: 1 })),
+    /** The same timeline inline. */
+    script: Type.Optional(Type.String()),
+    /** Replay the timeline forever (dummy-ups' dummy-loop); default false: play once, keep the last state. */
+    loop: Type.Optional(Type.Boolean()),
+    /** Variables before the timeline starts. */
+    initial: Type.Optional(Type.Record(Type.String(), Type.String())),
+    /** Seconds in the timeline are divided by this (a demo plays a 10-minute outage in seconds). */
+    speed: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const UsbhidSourceConfig = Type.Object(
+  {
+    type: Type.Literal('usbhid'),
+    vendorId: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{4}$' })),
+    productId: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{4}$' })),
+    serial: Type.Optional(Type.String()),
+    path: Type.Optional(Type.String()),
+    pollInterval: Type.Optional(Duration),
+    fullPollInterval: Type.Optional(Duration),
+    ignoreLowBattery: Type.Optional(Type.Boolean()),
+    override: Type.Optional(
+      Type.Object(
+        {
+          'battery.charge.low': Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+          'battery.runtime.low': Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const NutSourceConfig = Type.Object(
+  {
+    type: Type.Literal('nut'),
+    host: Type.String({ minLength: 1 }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    ups: Type.String({ minLength: 1 }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    pollInterval: Type.Optional(Duration),
+    pollIntervalOnBattery: Type.Optional(Duration),
+    starttls: Type.Optional(Type.Boolean()),
+    ca: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const SourceConfig = Type.Union([SimulatedSourceConfig, UsbhidSourceConfig, NutSourceConfig]);
+
+export const SequenceStep = Type.Object(
+  {
+    groups: Type.Array(Name, { minItems: 1 }),
+    /** How long the master waits for this step's agents before it moves on. */
+    deadline: Type.Optional(Duration),
+    /** Extra wait after the last confirmation (disks flush, VMs stop). */
+    settle: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+export const GroupConfig = Type.Object(
+  {
+    /** An early group leaves on its own trigger, before the fleet is critical. */
+    trigger: Type.Optional(Trigger),
+    deadline: Type.Optional(Duration),
+    settle: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
+export const AgentEntry = Type.Object(
+  { id: Name, group: Name, tokenHash: TokenHash },
+  { additionalProperties: false },
+);
+
+export const AdminEntry = Type.Object({ name: Name, tokenHash: TokenHash }, { additionalProperties: false });
+
+export const MasterConfigSchema = Type.Object(
+  {
+    master: Type.Object(
+      {
+        id: Name,
+        /** host:port of the agent WebSocket (/ws) and HTTP (/status) listener. Port 0 picks a free port. */
+        listen: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' })),
+        /** Where the master writes its journal and the chosen port (for tests/demos). */
+        stateDir: Type.Optional(Type.String({ minLength: 1 })),
+        pingInterval: Type.Optional(Duration),
+      },
+      { additionalProperties: false },
+    ),
+    ups: Type.Object(
+      {
+        name: Type.Optional(Name),
+        description: Type.Optional(Type.String()),
+        source: SourceConfig,
+      },
+      { additionalProperties: false },
+    ),
+    policy: Type.Optional(
+      Type.Object(
+        {
+          /** A critical condition must hold this long before the fleet goes down (short blips are ignored). */
+          debounce: Type.Optional(Duration),
+          /** Source silent this long while last seen on battery counts as critical (NUT's DEADTIME). */
+          deadtime: Type.Optional(Duration),
+          critical: Type.Optional(Trigger),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    groups: Type.Optional(Type.Record(Name, GroupConfig)),
+    sequence: Type.Array(SequenceStep),
+    agents: Type.Optional(Type.Array(AgentEntry)),
+    admins: Type.Optional(Type.Array(AdminEntry)),
+    shutdown: Type.Optional(
+      Type.Object(
+        {
+          ...Shutdown.properties,
+          hooks: Type.Optional(Type.Array(Hook)),
+          /** The instant command sent to the UPS after the last step. */
+          killpower: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    notify: Type.Optional(Notify),
+    log: Type.Optional(Log),
+  },
+  { additionalProperties: false },
+);
+
+export type MasterConfigFile = Static<typeof MasterConfigSchema>;
+export type SimulatedSourceConfigT = Static<typeof SimulatedSourceConfig>;
+export type UsbhidSourceConfigT = Static<typeof UsbhidSourceConfig>;
+export type NutSourceConfigT = Static<typeof NutSourceConfig>;
+export type SourceConfigT = Static<typeof SourceConfig>;
+export type TriggerT = Static<typeof Trigger>;

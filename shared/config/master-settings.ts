@@ -1,0 +1,162 @@
+/** The master's settings: the config file validated, checked for consistency, defaults applied. */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDuration } from '../duration.js';
+import type { SourceConfigT } from './master-schema.js';
+import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
+import {
+  DEFAULT_DEADTIME_MS,
+  DEFAULT_DEBOUNCE_MS,
+  DEFAULT_KILLPOWER,
+  DEFAULT_LISTEN,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_STEP_DEADLINE_MS,
+  DEFAULT_STEP_SETTLE_MS,
+  defaultPowerOffCommand,
+} from './defaults.js';
+import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
+import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
+
+export interface StepSpec {
+  /** 1-based position in the fleet sequence. */
+  index: number;
+  groups: string[];
+  deadlineMs: number;
+  settleMs: number;
+}
+
+export interface EarlyGroupSpec {
+  name: string;
+  trigger: TriggerSpec;
+  deadlineMs: number;
+  settleMs: number;
+}
+
+export interface MasterSettings {
+  file: string;
+  baseDir: string;
+  id: string;
+  listen: { host: string; port: number };
+  stateDir: string;
+  pingIntervalMs: number;
+  ups: { name: string; description: string; source: SourceConfigT };
+  policy: { debounceMs: number; deadtimeMs: number; critical: TriggerSpec };
+  earlyGroups: EarlyGroupSpec[];
+  sequence: StepSpec[];
+  agents: Array<{ id: string; group: string; tokenHash: string }>;
+  admins: Array<{ name: string; tokenHash: string }>;
+  shutdown: {
+    command: string | string[];
+    dryRun: boolean;
+    marker: string;
+    hooks: HookSpec[];
+    killpower: string;
+  };
+  notify: { command?: string | string[]; timeoutMs: number };
+  log: { level: string; file?: string };
+}
+
+const consistency: ExtraCheck<MasterConfigFile> = (c) => {
+  const problems: Array<{ path: string; message: string }> = [];
+  const inSequence = new Map<string, number>();
+  c.sequence.forEach((step, i) => {
+    step.groups.forEach((g, j) => {
+      if (inSequence.has(g)) {
+        problems.push({ path: `/sequence/${i}/groups/${j}`, message: `group "${g}" is already in step ${inSequence.get(g)! + 1}` });
+      } else inSequence.set(g, i);
+    });
+  });
+  const early = new Set<string>();
+  for (const [name, g] of Object.entries(c.groups ?? {})) {
+    if (g.trigger) {
+      early.add(name);
+      if (inSequence.has(name)) {
+        problems.push({ path: `/groups/${name}/trigger`, message: `group "${name}" has its own trigger and is also in the sequence; an early group leaves before the sequence` });
+      }
+      if (Object.keys(g.trigger).length === 0) {
+        problems.push({ path: `/groups/${name}/trigger`, message: 'an early trigger needs chargeBelow, runtimeBelow or onBatteryFor' });
+      }
+    }
+  }
+  const ids = new Set<string>();
+  (c.agents ?? []).forEach((a, i) => {
+    if (ids.has(a.id)) problems.push({ path: `/agents/${i}/id`, message: `agent "${a.id}" is listed twice` });
+    ids.add(a.id);
+    if (!inSequence.has(a.group) && !early.has(a.group)) {
+      problems.push({ path: `/agents/${i}/group`, message: `group "${a.group}" is neither in the sequence nor an early group` });
+    }
+  });
+  const src = c.ups.source;
+  if (src.type === 'simulated' && src.timeline !== undefined && src.script !== undefined) {
+    problems.push({ path: '/ups/source/script', message: 'give either timeline (a file) or script (inline), not both' });
+  }
+  if (c.master.listen) {
+    const port = Number(c.master.listen.slice(c.master.listen.lastIndexOf(':') + 1));
+    if (port > 65535) problems.push({ path: '/master/listen', message: `port ${port} is out of range` });
+  }
+  return problems;
+};
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
+export function resolveMasterSettings(c: MasterConfigFile, file: string): MasterSettings {
+  const baseDir = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const stateDir = abs(c.master.stateDir ?? '.upsfleet-state');
+  const source = c.ups.source.type === 'simulated' && c.ups.source.timeline
+    ? { ...c.ups.source, timeline: abs(c.ups.source.timeline) }
+    : c.ups.source;
+  return {
+    file,
+    baseDir,
+    id: c.master.id,
+    listen: splitHostPort(c.master.listen ?? DEFAULT_LISTEN),
+    stateDir,
+    pingIntervalMs: c.master.pingInterval === undefined ? DEFAULT_PING_INTERVAL_MS : parseDuration(c.master.pingInterval),
+    ups: { name: c.ups.name ?? 'ups', description: c.ups.description ?? 'upsfleet UPS', source },
+    policy: {
+      debounceMs: c.policy?.debounce === undefined ? DEFAULT_DEBOUNCE_MS : parseDuration(c.policy.debounce),
+      deadtimeMs: c.policy?.deadtime === undefined ? DEFAULT_DEADTIME_MS : parseDuration(c.policy.deadtime),
+      critical: resolveTrigger(c.policy?.critical, '/policy/critical'),
+    },
+    earlyGroups: Object.entries(c.groups ?? {})
+      .filter(([, g]) => g.trigger)
+      .map(([name, g]) => ({
+        name,
+        trigger: resolveTrigger(g.trigger, `/groups/${name}/trigger`),
+        deadlineMs: g.deadline === undefined ? DEFAULT_STEP_DEADLINE_MS : parseDuration(g.deadline),
+        settleMs: g.settle === undefined ? DEFAULT_STEP_SETTLE_MS : parseDuration(g.settle),
+      })),
+    sequence: c.sequence.map((s, i) => ({
+      index: i + 1,
+      groups: [...s.groups],
+      deadlineMs: s.deadline === undefined ? DEFAULT_STEP_DEADLINE_MS : parseDuration(s.deadline),
+      settleMs: s.settle === undefined ? DEFAULT_STEP_SETTLE_MS : parseDuration(s.settle),
+    })),
+    agents: (c.agents ?? []).map((a) => ({ ...a })),
+    admins: (c.admins ?? []).map((a) => ({ ...a })),
+    shutdown: {
+      command: commandArgv(c.shutdown?.command, defaultPowerOffCommand()),
+      dryRun: c.shutdown?.dryRun ?? false,
+      marker: abs(c.shutdown?.marker ?? `${stateDir}/${c.master.id}.poweroff`),
+      hooks: resolveHooks(c.shutdown?.hooks, '/shutdown/hooks'),
+      killpower: c.shutdown?.killpower ?? DEFAULT_KILLPOWER,
+    },
+    notify: {
+      ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
+      timeoutMs: c.notify?.timeout === undefined ? 10_000 : parseDuration(c.notify.timeout),
+    },
+    log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
+  };
+}
+
+export function loadMasterSettings(file: string): MasterSettings {
+  return resolveMasterSettings(loadConfigFile<MasterConfigFile>(file, MasterConfigSchema, [consistency]).value, file);
+}
+
+export function parseMasterSettings(text: string, file: string): MasterSettings {
+  return resolveMasterSettings(parseConfigText<MasterConfigFile>(text, file, MasterConfigSchema, [consistency]).value, file);
+}
