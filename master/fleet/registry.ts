@@ -1,0 +1,110 @@
+/**
+ * The fleet registry: every member the master knows (upsfleet agents over WebSocket, NUT clients logged
+ * in to the NUT server) with its group and connection. The sequencer orders members through the
+ * `MemberChannel` each transport registers, so it never cares how a member is reached.
+ */
+import type { OrderMsg } from '../../shared/protocol/messages.js';
+
+export type MemberKind = 'agent' | 'nut';
+
+/** How the sequencer reaches one connected member. */
+export interface MemberChannel {
+  /** Deliver a shutdown order. For a NUT client this makes FSD visible to it. */
+  sendOrder(order: OrderMsg): void;
+}
+
+export interface MemberInfo {
+  id: string;
+  kind: MemberKind;
+  group: string;
+  connected: boolean;
+  /** Epoch ms of the last message or poll from this member. */
+  lastSeen: number | null;
+  version: string | null;
+  dryRun: boolean;
+  address: string | null;
+}
+
+interface Member extends MemberInfo {
+  channel: MemberChannel | null;
+}
+
+export interface RegistryListener {
+  connected?(member: MemberInfo): void;
+  disconnected?(member: MemberInfo): void;
+}
+
+export class FleetRegistry {
+  private readonly members = new Map<string, Member>();
+  private readonly listeners = new Set<RegistryListener>();
+
+  /** Members configured in advance (agents with tokens), so an offline one is known and reported. */
+  declare(id: string, kind: MemberKind, group: string): void {
+    if (this.members.has(id)) return;
+    this.members.set(id, {
+      id,
+      kind,
+      group,
+      connected: false,
+      lastSeen: null,
+      version: null,
+      dryRun: false,
+      address: null,
+      channel: null,
+    });
+  }
+
+  connect(
+    info: Omit<MemberInfo, 'connected' | 'lastSeen'> & { lastSeen: number },
+    channel: MemberChannel,
+  ): void {
+    const member: Member = { ...info, connected: true, channel };
+    this.members.set(info.id, member);
+    for (const l of this.listeners) l.connected?.(this.view(member));
+  }
+
+  disconnect(id: string, channel: MemberChannel): void {
+    const m = this.members.get(id);
+    // a replaced connection's late close must not mark the new one offline
+    if (!m || m.channel !== channel) return;
+    m.connected = false;
+    m.channel = null;
+    for (const l of this.listeners) l.disconnected?.(this.view(m));
+  }
+
+  touch(id: string, now: number): void {
+    const m = this.members.get(id);
+    if (m) m.lastSeen = now;
+  }
+
+  get(id: string): MemberInfo | undefined {
+    const m = this.members.get(id);
+    return m ? this.view(m) : undefined;
+  }
+
+  inGroup(group: string): MemberInfo[] {
+    return [...this.members.values()].filter((m) => m.group === group).map((m) => this.view(m));
+  }
+
+  all(): MemberInfo[] {
+    return [...this.members.values()].map((m) => this.view(m)).sort((a, b) => a.group.localeCompare(b.group) || a.id.localeCompare(b.id));
+  }
+
+  /** Returns false when the member is not connected (the sequencer records it as offline). */
+  sendOrder(id: string, order: OrderMsg): boolean {
+    const m = this.members.get(id);
+    if (!m?.connected || !m.channel) return false;
+    m.channel.sendOrder(order);
+    return true;
+  }
+
+  subscribe(l: RegistryListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  private view(m: Member): MemberInfo {
+    const { channel: _channel, ...info } = m;
+    return { ...info };
+  }
+}
