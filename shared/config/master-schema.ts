@@ -1,6 +1,7 @@
 /** The master's configuration file (YAML). Types are derived from this schema. */
 import { type Static, Type } from '@sinclair/typebox';
 import { Duration, Hook, Log, Name, Notify, Shutdown, Trigger } from './common-schema.js';
+import { NutServerConfig } from './nut-server-schema.js';
 
 const TokenHash = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:<hex> of the token' });
 
@@ -140,6 +141,8 @@ export const MasterConfigSchema = Type.Object(
     ),
     notify: Type.Optional(Notify),
     log: Type.Optional(Log),
+    /** The NUT-compatible server for stock NUT clients (upsmon, Synology, Home Assistant, ...). */
+    nut: Type.Optional(NutServerConfig),
   },
   { additionalProperties: false },
 );

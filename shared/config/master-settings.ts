@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import type { SourceConfigT } from './master-schema.js';
 import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
+import type { NutServerConfigT } from './nut-server-schema.js';
 import {
   DEFAULT_DEADTIME_MS,
   DEFAULT_DEBOUNCE_MS,
@@ -53,6 +54,8 @@ export interface MasterSettings {
   };
   notify: { command?: string | string[]; timeoutMs: number };
   log: { level: string; file?: string };
+  /** The `nut:` section as written (the NUT server resolves it); undefined when the NUT server is off. */
+  nut: NutServerConfigT | undefined;
 }
 
 const consistency: ExtraCheck<MasterConfigFile> = (c) => {
@@ -150,6 +153,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
       timeoutMs: c.notify?.timeout === undefined ? 10_000 : parseDuration(c.notify.timeout),
     },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
+    nut: c.nut,
   };
 }
 
