@@ -1,0 +1,300 @@
+/**
+ * The agent WebSocket server. A connection must `hello` with its own token within the handshake timeout;
+ * then it gets `welcome` and the full state snapshot, and every state change and event after that.
+ * Every inbound message is size-limited and schema-validated; a bad one closes only that connection
+ * with a 4xxx code and a counted log line. Liveness: a protocol ping every interval; two missed → terminate.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { verifyToken } from '../../shared/auth/token.js';
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import { decodeAgentMessage, encode, envelop } from '../../shared/protocol/codec.js';
+import {
+  type AgentMsg,
+  CloseCodes,
+  type EventMsg,
+  type MasterMsg,
+  MAX_MESSAGE_BYTES,
+  type OrderMsg,
+  type PolicyViewT,
+  type StateMsg,
+  type WelcomeMsg,
+} from '../../shared/protocol/messages.js';
+import type { PowerEvent } from '../../shared/nut/events.js';
+import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
+import type { HubSnapshot } from '../state/state-hub.js';
+import { RejectionCounters } from './protocol-counters.js';
+
+/** What the server reports back to the sequencer. Each returns false when the message did not fit. */
+export interface OrderFeedback {
+  ack(memberId: string, msg: Extract<AgentMsg, { type: 'ack' }>): void;
+  progress(memberId: string, msg: Extract<AgentMsg, { type: 'progress' }>): void;
+  goingDown(memberId: string, msg: Extract<AgentMsg, { type: 'going-down' }>): void;
+  drillReport(memberId: string, msg: Extract<AgentMsg, { type: 'drill-report' }>): void;
+}
+
+export interface AgentServerOptions {
+  masterId: string;
+  agents: ReadonlyArray<{ id: string; group: string; tokenHash: string }>;
+  registry: FleetRegistry;
+  clock: Clock;
+  logger: Logger;
+  pingIntervalMs: number;
+  handshakeTimeoutMs?: number;
+  /** Current UPS snapshot and policy view, for the snapshot sent on connect. */
+  snapshot: () => { hub: HubSnapshot; policy: PolicyViewT };
+  /** The step (1-based) of a group in the fleet sequence, or null for an early group. */
+  stepOf: (group: string) => number | null;
+  steps: number;
+  feedback: OrderFeedback;
+}
+
+interface Session {
+  ws: WebSocket;
+  address: string;
+  agentId: string | null;
+  channel: MemberChannel | null;
+  handshakeTimer: TimerHandle | null;
+  pingTimer: TimerHandle | null;
+  missedPings: number;
+}
+
+export class AgentServer {
+  readonly rejections = new RejectionCounters();
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private readonly byAgent = new Map<string, Session>();
+  private readonly agentsById: Map<string, { id: string; group: string; tokenHash: string }>;
+
+  constructor(private readonly opts: AgentServerOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, clientTracking: false });
+    this.agentsById = new Map(opts.agents.map((a) => [a.id, a]));
+  }
+
+  /** Called by the HTTP server for an upgrade request on /ws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  connectedCount(): number {
+    return this.byAgent.size;
+  }
+
+  broadcastState(hub: HubSnapshot, policy: PolicyViewT): void {
+    this.broadcast(this.stateMessage(hub, policy));
+  }
+
+  broadcastEvent(event: PowerEvent, message: string): void {
+    this.broadcast(envelop<EventMsg>({ type: 'event', ups: this.opts.snapshot().hub.ups, event, message }, this.opts.clock.now()));
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sessions) {
+      this.clearTimers(s);
+      s.ws.close(CloseCodes.MASTER_STOPPING, 'master stopping');
+    }
+    this.sessions.clear();
+    this.byAgent.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private broadcast(msg: MasterMsg): void {
+    const data = encode(msg);
+    for (const s of this.byAgent.values()) {
+      if (s.ws.readyState === WebSocket.OPEN) s.ws.send(data);
+    }
+  }
+
+  private stateMessage(hub: HubSnapshot, policy: PolicyViewT): StateMsg {
+    return envelop<StateMsg>(
+      { type: 'state', ups: hub.ups, vars: { ...hub.vars }, stale: hub.stale, policy },
+      this.opts.clock.now(),
+    );
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    const session: Session = {
+      ws,
+      address,
+      agentId: null,
+      channel: null,
+      handshakeTimer: null,
+      pingTimer: null,
+      missedPings: 0,
+    };
+    this.sessions.add(session);
+    session.handshakeTimer = this.opts.clock.setTimer(this.opts.handshakeTimeoutMs ?? 10_000, () => {
+      this.reject(session, 'AUTH_TIMEOUT', CloseCodes.AUTH_TIMEOUT, 'no hello in time');
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(session, data, isBinary));
+    ws.on('close', () => this.onClose(session));
+    ws.on('error', (err) => {
+      // ws raises an error for an over-long frame before closing with 1009: count it like our own limit
+      const code = (err as { code?: string }).code;
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.rejections.add('PROTO_TOO_LARGE');
+        this.opts.logger.warn({ address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' }, 'agent message too large, closing');
+      } else {
+        this.opts.logger.warn({ address, agentId: session.agentId, err }, 'agent connection error');
+      }
+    });
+  }
+
+  private onMessage(session: Session, data: RawData, isBinary: boolean): void {
+    const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) {
+      this.reject(session, 'PROTO_MALFORMED', CloseCodes.MALFORMED, 'binary frames are not part of the protocol');
+      return;
+    }
+    const decoded = decodeAgentMessage(raw);
+    if (!decoded.ok) {
+      this.reject(session, decoded.code, decoded.closeCode, decoded.reason);
+      return;
+    }
+    const msg = decoded.msg;
+    session.missedPings = 0;
+    if (session.agentId === null) {
+      if (msg.type !== 'hello') {
+        this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, `${msg.type} before hello`);
+        return;
+      }
+      this.onHello(session, msg);
+      return;
+    }
+    this.opts.registry.touch(session.agentId, this.opts.clock.now());
+    switch (msg.type) {
+      case 'hello':
+        this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, 'second hello');
+        return;
+      case 'pong':
+        return;
+      case 'ack':
+        this.opts.feedback.ack(session.agentId, msg);
+        return;
+      case 'progress':
+        this.opts.feedback.progress(session.agentId, msg);
+        return;
+      case 'going-down':
+        this.opts.feedback.goingDown(session.agentId, msg);
+        return;
+      case 'drill-report':
+        this.opts.feedback.drillReport(session.agentId, msg);
+        return;
+    }
+  }
+
+  private onHello(session: Session, msg: Extract<AgentMsg, { type: 'hello' }>): void {
+    const entry = this.agentsById.get(msg.agentId);
+    // verify even for unknown ids, so timing does not tell which ids exist
+    const tokenOk = verifyToken(msg.token, entry?.tokenHash ?? 'sha256:'.padEnd(71, '0'));
+    if (!entry || !tokenOk) {
+      this.reject(session, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `agent "${msg.agentId}" not authenticated`);
+      return;
+    }
+    if (entry.group !== msg.group) {
+      this.reject(
+        session,
+        'AUTH_FORBIDDEN',
+        CloseCodes.AUTH_FORBIDDEN,
+        `agent "${msg.agentId}" claims group "${msg.group}" but its token grants "${entry.group}"`,
+      );
+      return;
+    }
+    session.handshakeTimer?.cancel();
+    session.handshakeTimer = null;
+    const previous = this.byAgent.get(entry.id);
+    if (previous && previous !== session) {
+      this.opts.logger.info({ agentId: entry.id, address: session.address }, 'agent reconnected; closing its old connection');
+      this.clearTimers(previous);
+      if (previous.channel) this.opts.registry.disconnect(entry.id, previous.channel);
+      previous.agentId = null;
+      previous.ws.close(CloseCodes.REPLACED, 'replaced by a newer connection');
+    }
+    session.agentId = entry.id;
+    this.byAgent.set(entry.id, session);
+    const now = this.opts.clock.now();
+    const { hub, policy } = this.opts.snapshot();
+    const welcome = envelop<WelcomeMsg>(
+      {
+        type: 'welcome',
+        masterId: this.opts.masterId,
+        ups: [hub.ups],
+        group: entry.group,
+        step: this.opts.stepOf(entry.group),
+        steps: this.opts.steps,
+        pingIntervalMs: this.opts.pingIntervalMs,
+      },
+      now,
+    );
+    this.send(session, welcome);
+    this.send(session, this.stateMessage(hub, policy));
+    const channel: MemberChannel = { sendOrder: (order: OrderMsg) => this.send(session, order) };
+    session.channel = channel;
+    this.opts.logger.info(
+      { agentId: entry.id, group: entry.group, version: msg.version, dryRun: msg.dryRun, address: session.address },
+      'agent connected',
+    );
+    // registering may immediately re-send a pending order, so the snapshot goes first
+    this.opts.registry.connect(
+      {
+        id: entry.id,
+        kind: 'agent',
+        group: entry.group,
+        version: msg.version,
+        dryRun: msg.dryRun,
+        address: session.address,
+        lastSeen: now,
+      },
+      channel,
+    );
+    this.schedulePing(session);
+  }
+
+  private schedulePing(session: Session): void {
+    session.pingTimer = this.opts.clock.setTimer(this.opts.pingIntervalMs, () => {
+      if (session.missedPings >= 2) {
+        this.opts.logger.warn({ agentId: session.agentId, address: session.address }, 'agent missed two pings, terminating');
+        session.ws.terminate();
+        return;
+      }
+      session.missedPings++;
+      this.send(session, envelop({ type: 'ping' }, this.opts.clock.now()));
+      this.schedulePing(session);
+    });
+  }
+
+  private send(session: Session, msg: MasterMsg): void {
+    if (session.ws.readyState === WebSocket.OPEN) session.ws.send(encode(msg));
+  }
+
+  private reject(session: Session, code: Parameters<RejectionCounters['add']>[0], closeCode: number, reason: string): void {
+    const count = this.rejections.add(code);
+    this.opts.logger.warn(
+      { code, closeCode, reason, address: session.address, agentId: session.agentId, rejected: count },
+      'rejected agent message, closing that connection',
+    );
+    this.clearTimers(session);
+    session.ws.close(closeCode, reason.slice(0, 120));
+  }
+
+  private clearTimers(session: Session): void {
+    session.handshakeTimer?.cancel();
+    session.pingTimer?.cancel();
+    session.handshakeTimer = null;
+    session.pingTimer = null;
+  }
+
+  private onClose(session: Session): void {
+    this.clearTimers(session);
+    this.sessions.delete(session);
+    const id = session.agentId;
+    if (id && this.byAgent.get(id) === session) {
+      this.byAgent.delete(id);
+      if (session.channel) this.opts.registry.disconnect(id, session.channel);
+      this.opts.logger.info({ agentId: id, address: session.address }, 'agent disconnected');
+    }
+  }
+}

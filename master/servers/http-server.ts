@@ -1,0 +1,170 @@
+/**
+ * The master's one listener: HTTP (`GET /status`, admin `POST /api/...`) and the agent WebSocket on `/ws`.
+ * Plain HTTP is only allowed on loopback; any other address is refused at start (TLS comes with trust).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { verifyToken } from '../../shared/auth/token.js';
+import { UpsfleetError } from '../../shared/errors.js';
+import type { AgentServer } from './agent-server.js';
+import { isLoopbackHost } from './loopback.js';
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+export interface AdminApi {
+  /** POST /api/simulate {name, value}: set a variable on a simulated UPS. */
+  simulate(name: string, value: string): Promise<void>;
+  /** POST /api/fsd {reason}: make the fleet critical now. */
+  fsd(reason: string): Promise<void>;
+  /** POST /api/drill: run the sequence in drill mode. */
+  drill(): Promise<void>;
+}
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  agentServer: AgentServer;
+  admins: ReadonlyArray<{ name: string; tokenHash: string }>;
+  status: () => unknown;
+  admin: AdminApi;
+}
+
+export class HttpServer {
+  private server: Server | null = null;
+
+  constructor(private readonly opts: HttpServerOptions) {}
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { host, port, logger } = this.opts;
+    if (!isLoopbackHost(host)) {
+      throw new UpsfleetError(
+        'LISTEN_INSECURE',
+        `master.listen ${host}:${port} is not a loopback address and TLS is not configured; listen on 127.0.0.1 or configure TLS`,
+        { host, port },
+      );
+    }
+    const server = createServer((req, res) => {
+      this.route(req, res).catch((err: unknown) => {
+        logger.error({ err, url: req.url }, 'HTTP handler failed');
+        if (!res.headersSent) this.json(res, 500, { error: 'internal error' });
+      });
+    });
+    server.on('upgrade', (req, socket, head) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname === '/ws') {
+        this.opts.agentServer.handleUpgrade(req, socket, head);
+      } else {
+        socket.destroy();
+      }
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 15_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new UpsfleetError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, { host, port }, { cause: err })),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    this.server = server;
+    const addr = server.address() as AddressInfo;
+    return { host: addr.address, port: addr.port };
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'GET' && url.pathname === '/status') {
+      this.json(res, 200, this.opts.status());
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/healthz') {
+      this.json(res, 200, { ok: true });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
+      const admin = this.authenticateAdmin(req);
+      if (!admin) {
+        this.json(res, 401, { error: 'admin token required (Authorization: Bearer <token>)', code: 'AUTH_FAILED' });
+        return;
+      }
+      const body = await this.readJson(req, res);
+      if (body === undefined) return;
+      await this.adminAction(url.pathname, body, admin, res);
+      return;
+    }
+    this.json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+  }
+
+  private async adminAction(path: string, body: Record<string, unknown>, admin: string, res: ServerResponse) {
+    const log = this.opts.logger;
+    try {
+      if (path === '/api/simulate') {
+        if (typeof body.name !== 'string' || typeof body.value !== 'string') {
+          this.json(res, 400, { error: 'body must be {"name": string, "value": string}', code: 'CLI_USAGE' });
+          return;
+        }
+        log.info({ admin, name: body.name, value: body.value }, 'admin set a simulated variable');
+        await this.opts.admin.simulate(body.name, body.value);
+      } else if (path === '/api/fsd') {
+        const reason = typeof body.reason === 'string' ? body.reason : `FSD by admin ${admin}`;
+        log.warn({ admin, reason }, 'admin forced shutdown');
+        await this.opts.admin.fsd(reason);
+      } else if (path === '/api/drill') {
+        log.info({ admin }, 'admin started a drill');
+        await this.opts.admin.drill();
+      } else {
+        this.json(res, 404, { error: `no admin action ${path}` });
+        return;
+      }
+      this.json(res, 200, { ok: true });
+    } catch (err) {
+      const code = err instanceof UpsfleetError ? err.code : 'INTERNAL';
+      this.json(res, 400, { error: (err as Error).message, code });
+    }
+  }
+
+  private authenticateAdmin(req: IncomingMessage): string | null {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) return null;
+    const admin = this.opts.admins.find((a) => verifyToken(m[1]!, a.tokenHash));
+    return admin?.name ?? null;
+  }
+
+  private async readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) {
+        this.json(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes`, code: 'PROTO_TOO_LARGE' });
+        return undefined;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString('utf8').trim();
+    if (!text) return {};
+    try {
+      const v: unknown = JSON.parse(text);
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    } catch {
+      // fall through to the 400 below
+    }
+    this.json(res, 400, { error: 'body is not a JSON object', code: 'PROTO_MALFORMED' });
+    return undefined;
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body, null, 2);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
