@@ -115,12 +115,16 @@ export function decodeField(report: Uint8Array, field: ReportField): number {
 /** Writes a physical value into a copy of `report`; throws when it does not fit the field. */
 export function encodeField(report: Uint8Array, field: ReportField, physical: number): Uint8Array {
   if (!Number.isFinite(physical)) fail(`${field.path}: value ${physical} is not a finite number`, { path: field.path });
-  const logical = physicalToLogical(field, physical);
+  return encodeLogicalField(report, field, physicalToLogical(field, physical));
+}
+
+/** Writes a logical (wire) value into a copy of `report`, e.g. the -1 "no countdown" marker of a delay. */
+export function encodeLogicalField(report: Uint8Array, field: ReportField, logical: number): Uint8Array {
   const signed = isSigned(field);
   const min = signed ? -(2 ** (field.bitSize - 1)) : 0;
   const max = signed ? 2 ** (field.bitSize - 1) - 1 : 2 ** field.bitSize - 1;
   if (!Number.isSafeInteger(logical) || logical < min || logical > max) {
-    fail(`${field.path}: value ${physical} does not fit in ${field.bitSize} bits`, { path: field.path, physical });
+    fail(`${field.path}: logical value ${logical} does not fit in ${field.bitSize} bits`, { path: field.path, logical });
   }
   const out = Uint8Array.from(report);
   insertBits(out, field.bitOffset, field.bitSize, headerBytes(field), logical < 0 ? logical + 2 ** field.bitSize : logical);
