@@ -1,0 +1,71 @@
+/**
+ * `upsfleet status [--json] [URL]`: the UPS variables as upsc prints them, then the fleet per group.
+ * URL is the master (http://host:port, default http://127.0.0.1:8740) or a NUT address `ups@host[:port]`.
+ */
+import { parseArgs } from 'node:util';
+import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
+import { type CommandHandler, ExitCodes } from './command.js';
+import { getStatus, httpBase } from './master-client.js';
+
+interface AgentRow {
+  id: string;
+  kind: string;
+  group: string;
+  connected: boolean;
+  lastSeen: number | null;
+  version: string | null;
+  dryRun: boolean;
+}
+
+function ago(ts: number | null, now: number): string {
+  if (ts === null) return 'never';
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  return s < 60 ? `${s}s ago` : s < 3600 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+export function formatFleetTable(agents: AgentRow[], now: number): string {
+  const rows = [['GROUP', 'AGENT', 'KIND', 'CONNECTED', 'LAST SEEN', 'VERSION']];
+  for (const a of [...agents].sort((x, y) => x.group.localeCompare(y.group) || x.id.localeCompare(y.id))) {
+    rows.push([a.group, a.id, a.kind, a.connected ? (a.dryRun ? 'yes (dry-run)' : 'yes') : 'no', ago(a.lastSeen, now), a.version ?? '-']);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export const statusCommand: CommandHandler = async (argv, io) => {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean', default: false } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 1) {
+    io.stderr('usage: upsfleet status [--json] [URL | ups@host[:port]]\n');
+    return ExitCodes.USAGE;
+  }
+  const target = positionals[0] ?? 'http://127.0.0.1:8740';
+  if (/^[^/:@]+@[^/]+$/.test(target)) {
+    const { readNutUps } = await import('./nut-status.js');
+    return readNutUps(target, io, { json: values.json ?? false });
+  }
+  let status: Record<string, unknown>;
+  try {
+    status = await getStatus(target);
+  } catch (err) {
+    io.stderr(`cannot read the master's status at ${httpBase(target)}: ${(err as Error).message}\n`);
+    return ExitCodes.UNREACHABLE;
+  }
+  if (values.json) {
+    io.stdout(`${JSON.stringify(status, null, 2)}\n`);
+    return ExitCodes.OK;
+  }
+  const ups = status.ups as { vars: UpsVars; stale: boolean };
+  const policy = status.policy as { critical: boolean; reason: string | null };
+  const sequence = status.sequence as { state?: string };
+  io.stdout(`${formatUpscLines(ups.vars)}\n\n`);
+  io.stdout(
+    `policy: ${policy.critical ? `CRITICAL (${policy.reason})` : 'normal'}${ups.stale ? ', source not communicating' : ''}; sequence: ${sequence.state ?? 'idle'}\n\n`,
+  );
+  io.stdout(`${formatFleetTable(status.agents as AgentRow[], Date.now())}\n`);
+  return ExitCodes.OK;
+};

@@ -1,0 +1,183 @@
+/**
+ * Starts a whole fleet as real processes on 127.0.0.1: one master on a simulated UPS and agents in
+ * dry-run, each with its own config, token and marker file, in one directory. The demo and the
+ * integration tests both use it, so the demo shows exactly what the tests check.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateToken, hashToken } from '../../shared/auth/token.js';
+
+export interface FleetGroupSpec {
+  name: string;
+  agents: string[];
+  /** Shell hooks every agent of the group runs (dry-run still runs them). */
+  hooks?: Array<{ name: string; run: string; timeout?: string; drillSafe?: boolean }>;
+}
+
+export interface FleetSpec {
+  dir: string;
+  groups: FleetGroupSpec[];
+  sequence: Array<{ groups: string[]; deadline?: string; settle?: string }>;
+  /** The outage, as a `.seq` timeline. */
+  timeline: string;
+  speed?: number;
+  debounce?: string;
+  deadtime?: string;
+  /** Extra master config, merged at the top level (YAML objects as JS). */
+  masterExtra?: Record<string, unknown>;
+  logLevel?: string;
+}
+
+export interface FleetAgent {
+  id: string;
+  group: string;
+  config: string;
+  marker: string;
+  process: ChildProcess;
+}
+
+export interface RunningFleet {
+  dir: string;
+  httpUrl: string;
+  wsUrl: string;
+  adminToken: string;
+  master: ChildProcess;
+  agents: FleetAgent[];
+  journal(): Array<Record<string, unknown>>;
+  /** Resolves once `predicate` holds for the journal; rejects after timeoutMs. */
+  waitForJournal(predicate: (entries: Array<Record<string, unknown>>) => boolean, timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const CLI = fileURLToPath(new URL(`../main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+
+function spawnCli(args: string[], logFile: string): ChildProcess {
+  const loader = CLI.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UPSFLEET_LOG_LEVEL: process.env.UPSFLEET_LOG_LEVEL ?? 'info' },
+  });
+  const log = createWriteStream(logFile);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  child.once('exit', () => log.end());
+  return child;
+}
+
+function yamlOf(value: unknown): string {
+  // JSON is valid YAML: the configs stay readable enough and need no extra writer
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function readJsonLines(file: string): Array<Record<string, unknown>> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
+  const { dir } = spec;
+  for (const sub of ['agents', 'markers', 'logs', 'master']) mkdirSync(join(dir, sub), { recursive: true });
+  const adminToken = generateToken();
+  const agentTokens = new Map<string, string>();
+  for (const g of spec.groups) for (const id of g.agents) agentTokens.set(id, generateToken());
+
+  writeFileSync(join(dir, 'master', 'outage.seq'), spec.timeline);
+  const masterConfig = {
+    master: { id: 'master', listen: '127.0.0.1:0', stateDir: 'state', pingInterval: '2s' },
+    ups: { name: 'ups', description: 'demo UPS', source: { type: 'simulated', timeline: 'outage.seq', speed: spec.speed ?? 1 } },
+    policy: { debounce: spec.debounce ?? '1s', deadtime: spec.deadtime ?? '15s' },
+    sequence: spec.sequence,
+    agents: spec.groups.flatMap((g) => g.agents.map((id) => ({ id, group: g.name, tokenHash: hashToken(agentTokens.get(id)!) }))),
+    admins: [{ name: 'admin', tokenHash: hashToken(adminToken) }],
+    shutdown: { dryRun: true, marker: join(dir, 'markers', 'master.poweroff') },
+    log: { level: spec.logLevel ?? 'info' },
+    ...(spec.masterExtra ?? {}),
+  };
+  const masterFile = join(dir, 'master', 'master.yaml');
+  writeFileSync(masterFile, yamlOf(masterConfig));
+  const master = spawnCli(['master', '-c', masterFile], join(dir, 'logs', 'master.log'));
+  const stateFile = join(dir, 'master', 'state', 'master.json');
+  const info = await waitFor(() => {
+    if (master.exitCode !== null) throw new Error(`master exited with ${master.exitCode}; see ${join(dir, 'logs', 'master.log')}`);
+    if (!existsSync(stateFile)) return undefined;
+    return JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string };
+  }, 20_000, 'the master to listen');
+
+  const agents: FleetAgent[] = [];
+  for (const g of spec.groups) {
+    for (const id of g.agents) {
+      const config = join(dir, 'agents', `${id}.yaml`);
+      const marker = join(dir, 'markers', `${id}.poweroff`);
+      writeFileSync(
+        config,
+        yamlOf({
+          agent: { id, group: g.name, token: agentTokens.get(id), stateDir: join(dir, 'agents', `${id}.state`) },
+          master: { urls: [info.url] },
+          reconnect: { initial: '200ms', max: '2s' },
+          shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
+          hooks: g.hooks ?? [],
+          log: { level: spec.logLevel ?? 'info' },
+        }),
+      );
+      agents.push({ id, group: g.name, config, marker, process: spawnCli(['agent', '-c', config], join(dir, 'logs', `${id}.log`)) });
+    }
+  }
+
+  const journalFile = join(dir, 'master', 'state', 'journal.jsonl');
+  const fleet: RunningFleet = {
+    dir,
+    httpUrl: info.http,
+    wsUrl: info.url,
+    adminToken,
+    master,
+    agents,
+    journal: () => readJsonLines(journalFile),
+    waitForJournal: async (predicate, timeoutMs) => {
+      await waitFor(() => (predicate(readJsonLines(journalFile)) ? true : undefined), timeoutMs, 'the journal condition');
+    },
+    stop: async () => {
+      const all = [...agents.map((a) => a.process), master];
+      await Promise.all(
+        all.map(
+          (p) =>
+            new Promise<void>((resolve) => {
+              if (p.exitCode !== null || p.signalCode !== null) return resolve();
+              p.once('exit', () => resolve());
+              p.kill('SIGTERM');
+              setTimeout(() => p.kill('SIGKILL'), 5000).unref();
+            }),
+        ),
+      );
+    },
+  };
+  return fleet;
+}
+
+/** Waits until every agent is connected (as the master's /status reports). */
+export async function waitForAgents(fleet: RunningFleet, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${fleet.httpUrl}/status`).then((r) => r.json() as Promise<{ agents: Array<{ connected: boolean }> }>);
+    if (res.agents.filter((a) => a.connected).length >= fleet.agents.length) return;
+    for (const a of fleet.agents) {
+      if (a.process.exitCode !== null) throw new Error(`agent ${a.id} exited with ${a.process.exitCode}; see ${fleet.dir}/logs/${a.id}.log`);
+    }
+    if (Date.now() > until) throw new Error(`only ${res.agents.filter((a) => a.connected).length} of ${fleet.agents.length} agents connected after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,80 @@
+/** The upsfleet CLI dispatcher: parses the subcommand and hands over to its module. Thin on purpose. */
+import { isUpsfleetError } from '../shared/errors.js';
+import { VERSION } from '../shared/version.js';
+import { type CommandHandler, type CommandIo, ExitCodes } from './commands/command.js';
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHandler> }> = {
+  master: { summary: 'master -c FILE            run the master', load: async () => (await import('./commands/master.js')).masterCommand },
+  agent: { summary: 'agent -c FILE             run an agent', load: async () => (await import('./commands/agent.js')).agentCommand },
+  status: {
+    summary: 'status [--json] [URL]     UPS variables and the fleet (URL: http://host:port or ups@host[:port])',
+    load: async () => (await import('./commands/status.js')).statusCommand,
+  },
+  config: { summary: 'config check FILE         validate a master or agent config', load: async () => (await import('./commands/config-check.js')).configCheckCommand },
+  simulate: {
+    summary: 'simulate set NAME VALUE   change a simulated UPS live (admin); simulate fsd [REASON]',
+    load: async () => (await import('./commands/simulate.js')).simulateCommand,
+  },
+  token: { summary: 'token new | hash TOKEN     make an agent/admin token and its hash', load: async () => (await import('./commands/token.js')).tokenCommand },
+  probe: {
+    summary: 'probe [--replay FILE [--json]] [--capture FILE]   list or read HID UPSes',
+    load: async () => (await import('./commands/probe.js')).probeCommand,
+  },
+  'udev-rule': { summary: 'udev-rule                 print the udev rule for the attached UPS', load: async () => (await import('./commands/udev-rule.js')).udevRuleCommand },
+  demo: { summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage', load: async () => (await import('./commands/demo.js')).demoCommand },
+};
+
+const EXIT_HELP = `exit codes: 0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 master unreachable,
+            5 no HID device, 6 permission denied, 7 malformed input (e.g. capture file)`;
+
+function help(): string {
+  return [
+    `upsfleet ${VERSION} - ordered, confirmed shutdown of a fleet on a shared UPS`,
+    '',
+    'usage: upsfleet <command> [options]',
+    '',
+    ...Object.values(COMMANDS).map((c) => `  ${c.summary}`),
+    '',
+    '  --help, -h                this help',
+    '  --version, -V             the version',
+    '',
+    EXIT_HELP,
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: CommandIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(help());
+    return name ? ExitCodes.OK : ExitCodes.USAGE;
+  }
+  if (name === '--version' || name === '-V') {
+    io.stdout(`${VERSION}\n`);
+    return ExitCodes.OK;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr(`upsfleet: unknown command "${name}"\n\n${help()}`);
+    return ExitCodes.USAGE;
+  }
+  try {
+    return await (await command.load())(rest, io);
+  } catch (err) {
+    if (isUpsfleetError(err)) {
+      io.stderr(`upsfleet ${name}: ${err.message} [${err.code}]\n`);
+      if (err.code.startsWith('CONFIG_') || err.code === 'DURATION_INVALID' || err.code === 'SOURCE_TIMELINE') return ExitCodes.CONFIG;
+      if (err.code === 'HID_NO_DEVICE') return ExitCodes.NO_DEVICE;
+      if (err.code === 'HID_PERMISSION') return ExitCodes.PERMISSION;
+      if (err.code === 'HID_CAPTURE') return ExitCodes.BAD_INPUT;
+      return ExitCodes.FAILURE;
+    }
+    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`upsfleet ${name}: ${(err as Error).message}\n`);
+      return ExitCodes.USAGE;
+    }
+    io.stderr(`upsfleet ${name}: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return ExitCodes.FAILURE;
+  }
+}
+

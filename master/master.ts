@@ -1,0 +1,205 @@
+/**
+ * The master's lifecycle in one place: components are built in the constructor-free `start()` in order
+ * (journal, hub, registry, source, policy, sequencer, servers) and stopped in reverse. It wires the data
+ * flow of DESIGN.md: source -> hub -> policy -> sequencer -> orders; hub -> agents, HTTP, NUT clients.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../shared/clock.js';
+import type { MasterSettings, StepSpec } from '../shared/config/master-settings.js';
+import type { PowerEvent } from '../shared/nut/events.js';
+import { FleetRegistry } from './fleet/registry.js';
+import { Journal } from './journal.js';
+import { Policy } from './policy/policy.js';
+import { Sequencer } from './sequencer/sequencer.js';
+import { AgentServer } from './servers/agent-server.js';
+import { HttpServer } from './servers/http-server.js';
+import { runFinalStep } from './shutdown/final-step.js';
+import { createSource } from './sources/create-source.js';
+import type { Source } from './sources/source.js';
+import { StateHub } from './state/state-hub.js';
+import { VERSION } from '../shared/version.js';
+
+/** NUT clients whose user has no group go down at an implicit step just before the master, like NUT secondaries. */
+export const SECONDARIES_GROUP = '@secondaries';
+const SECONDARIES_DEADLINE_MS = 30_000;
+
+export interface MasterDeps {
+  clock?: Clock;
+  logger: Logger;
+  /** Replaces the configured source (tests, benchmarks). */
+  source?: Source;
+}
+
+export interface Stoppable {
+  stop(): Promise<void> | void;
+}
+
+export class Master {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly hub: StateHub;
+  readonly registry = new FleetRegistry();
+  readonly journal: Journal;
+  readonly steps: StepSpec[];
+  policy!: Policy;
+  sequencer!: Sequencer;
+  source!: Source;
+  agentServer!: AgentServer;
+  address: { host: string; port: number } | null = null;
+  private readonly stack: Stoppable[] = [];
+  private readonly startedAt: number;
+  private readonly eventCounts = new Map<PowerEvent, number>();
+
+  constructor(
+    readonly settings: MasterSettings,
+    private readonly deps: MasterDeps,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.logger = deps.logger;
+    this.hub = new StateHub(settings.ups.name, this.clock);
+    this.journal = new Journal(join(settings.stateDir, 'journal.jsonl'));
+    this.startedAt = this.clock.now();
+    this.steps = settings.nut
+      ? [
+          ...settings.sequence,
+          { index: settings.sequence.length + 1, groups: [SECONDARIES_GROUP], deadlineMs: SECONDARIES_DEADLINE_MS, settleMs: 0 },
+        ]
+      : settings.sequence;
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { settings, logger, clock } = this;
+    mkdirSync(settings.stateDir, { recursive: true });
+    for (const a of settings.agents) this.registry.declare(a.id, 'agent', a.group);
+
+    this.policy = new Policy({
+      clock,
+      logger: logger.child({ module: 'policy' }),
+      debounceMs: settings.policy.debounceMs,
+      deadtimeMs: settings.policy.deadtimeMs,
+      critical: settings.policy.critical,
+      earlyGroups: settings.earlyGroups,
+    });
+    this.stack.push(this.policy);
+
+    this.sequencer = new Sequencer({
+      clock,
+      logger: logger.child({ module: 'sequencer' }),
+      masterId: settings.id,
+      steps: this.steps,
+      earlyGroups: settings.earlyGroups,
+      registry: this.registry,
+      finalStep: (ctx) => runFinalStep(this, ctx),
+    });
+    this.stack.push(this.sequencer);
+    this.sequencer.subscribe({ timeline: (entry) => this.journal.write({ kind: 'sequence', ...entry }) });
+
+    this.agentServer = new AgentServer({
+      masterId: settings.id,
+      agents: settings.agents,
+      registry: this.registry,
+      clock,
+      logger: logger.child({ module: 'agent-server' }),
+      pingIntervalMs: settings.pingIntervalMs,
+      snapshot: () => ({ hub: this.hub.snapshot(), policy: this.policy.view() }),
+      stepOf: (group) => this.steps.find((s) => s.groups.includes(group))?.index ?? null,
+      steps: this.steps.length,
+      feedback: {
+        ack: (id, msg) => this.sequencer.onAck(id, msg.orderId),
+        progress: (id, msg) => this.sequencer.onProgress(id, msg),
+        goingDown: (id, msg) => this.sequencer.onGoingDown(id, msg.orderId, msg.dryRun),
+        drillReport: (id, msg) => this.sequencer.onDrillReport(id, msg),
+      },
+    });
+
+    this.hub.subscribe({
+      vars: (snap, changed) => {
+        if (changed.length > 0) this.agentServer.broadcastState(snap, this.policy.view());
+      },
+      comm: (snap, ok, reason) => {
+        this.journal.write({ kind: 'comm', ts: clock.now(), ok, reason });
+        this.agentServer.broadcastState(snap, this.policy.view());
+      },
+    });
+    this.policy.subscribe({
+      event: (event, message) => this.onEvent(event, message),
+      critical: (reason) => {
+        logger.warn({ reason }, 'fleet is critical: starting the shutdown sequence');
+        this.journal.write({ kind: 'critical', ts: clock.now(), reason });
+        this.agentServer.broadcastEvent('SHUTDOWN', reason);
+        this.sequencer.start(reason);
+      },
+      early: (group, reason) => {
+        logger.warn({ group, reason }, 'early group trigger: ordering the group down');
+        this.journal.write({ kind: 'early', ts: clock.now(), group, reason });
+        this.sequencer.startEarly(group, reason);
+      },
+    });
+    this.policy.attach(this.hub);
+
+    const http = new HttpServer({
+      host: settings.listen.host,
+      port: settings.listen.port,
+      logger: logger.child({ module: 'http' }),
+      agentServer: this.agentServer,
+      admins: settings.admins,
+      status: () => this.status(),
+      admin: {
+        simulate: async (name, value) => this.source.setVariable(name, value),
+        fsd: async (reason) => this.policy.forceShutdown(reason),
+        drill: async () => this.sequencer.start('drill requested by admin', { drill: true }),
+      },
+    });
+    this.address = await http.start();
+    this.stack.push(http, this.agentServer);
+
+    this.source = this.deps.source ?? (await createSource(settings, clock, logger));
+    await this.source.start({
+      update: (vars) => this.hub.publishVars(vars),
+      comm: (ok, reason) => this.hub.publishComm(ok, reason),
+    });
+    this.stack.push(this.source);
+
+    const url = `ws://${this.address.host}:${this.address.port}/ws`;
+    writeFileSync(
+      join(settings.stateDir, 'master.json'),
+      JSON.stringify({ pid: process.pid, id: settings.id, url, http: `http://${this.address.host}:${this.address.port}` }),
+    );
+    this.journal.write({ kind: 'start', ts: clock.now(), id: settings.id, url, version: VERSION });
+    logger.info({ url, ups: settings.ups.name, source: this.source.kind, steps: this.steps.length }, 'master ready');
+    return this.address;
+  }
+
+  async stop(): Promise<void> {
+    while (this.stack.length > 0) {
+      const c = this.stack.pop()!;
+      try {
+        await c.stop();
+      } catch (err) {
+        this.logger.warn({ err }, 'error while stopping a component');
+      }
+    }
+  }
+
+  private onEvent(event: PowerEvent, message: string): void {
+    this.eventCounts.set(event, (this.eventCounts.get(event) ?? 0) + 1);
+    this.logger.info({ event, message }, 'power event');
+    this.journal.write({ kind: 'event', ts: this.clock.now(), event, message });
+    this.agentServer.broadcastEvent(event, message);
+  }
+
+  status(): Record<string, unknown> {
+    const hub = this.hub.snapshot();
+    return {
+      master: { id: this.settings.id, version: VERSION, startedAt: this.startedAt, source: this.source?.kind ?? null },
+      ups: { name: hub.ups, vars: hub.vars, waiting: hub.waiting, stale: hub.stale, staleReason: hub.staleReason, updatedAt: hub.updatedAt },
+      policy: this.policy.view(),
+      agents: this.registry.all(),
+      sequence: this.sequencer.view(),
+      events: Object.fromEntries(this.eventCounts),
+      rejectedMessages: this.agentServer.rejections.toJSON(),
+    };
+  }
+}

@@ -1,0 +1,37 @@
+/** Builds the configured source. Native or network sources are imported lazily, only when configured. */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Clock } from '../../shared/clock.js';
+import type { MasterSettings } from '../../shared/config/master-settings.js';
+import { UpsfleetError } from '../../shared/errors.js';
+import { SimulatedSource } from './simulated/simulated-source.js';
+import { parseTimeline } from './simulated/timeline.js';
+import type { Source } from './source.js';
+
+export async function createSource(settings: MasterSettings, clock: Clock, logger: Logger): Promise<Source> {
+  const cfg = settings.ups.source;
+  const upsName = settings.ups.name;
+  switch (cfg.type) {
+    case 'simulated': {
+      let text = cfg.script ?? '';
+      if (cfg.timeline) {
+        try {
+          text = readFileSync(cfg.timeline, 'utf8');
+        } catch (err) {
+          throw new UpsfleetError('CONFIG_NOT_FOUND', `${settings.file}: /ups/source/timeline: cannot read ${cfg.timeline} (${(err as Error).message})`);
+        }
+      }
+      return new SimulatedSource({
+        upsName,
+        steps: parseTimeline(text, cfg.timeline ?? `${settings.file} /ups/source/script`),
+        ...(cfg.initial ? { initial: { ...cfg.initial } } : {}),
+        loop: cfg.loop ?? false,
+        speed: cfg.speed ?? 1,
+        clock,
+        logger: logger.child({ module: 'source' }),
+      });
+    }
+    default:
+      throw new UpsfleetError('CONFIG_INVALID', `${settings.file}: /ups/source/type "${cfg.type}" is not available in this build`);
+  }
+}
