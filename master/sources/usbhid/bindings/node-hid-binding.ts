@@ -1,0 +1,169 @@
+/**
+ * The real binding: node-hid (hidapi) for reports, Linux sysfs for the report descriptor (hidapi has no
+ * getter for it). node-hid is a native optional dependency, so it is loaded lazily on first use; the
+ * hidraw backend is selected because it needs no libusb and leaves the kernel driver attached.
+ */
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { UpsfleetError } from '../../../../shared/errors.js';
+import type { ErrorListener, HidBinding, HidDevice, HidDeviceInfo, InputListener } from './hid-binding.js';
+import { hex4 } from './hid-binding.js';
+
+type NodeHid = typeof import('node-hid');
+type HidAsync = import('node-hid').HIDAsync;
+
+let loaded: Promise<NodeHid> | undefined;
+
+async function loadNodeHid(): Promise<NodeHid> {
+  loaded ??= (async () => {
+    try {
+      const mod = (await import('node-hid')) as NodeHid & { default?: NodeHid };
+      const hid = mod.default ?? mod;
+      if (process.platform === 'linux') hid.setDriverType('hidraw');
+      return hid;
+    } catch (err) {
+      loaded = undefined;
+      throw new UpsfleetError('HID_IO', `node-hid could not be loaded: ${(err as Error).message}`, {}, { cause: err });
+    }
+  })();
+  return loaded;
+}
+
+/** The sysfs file holding a hidraw node's report descriptor. */
+export function sysfsDescriptorPath(devPath: string): string {
+  return `/sys/class/hidraw/${basename(devPath)}/device/report_descriptor`;
+}
+
+/** Maps an OS error to our codes, with the exact fix for a permission problem. */
+export function classifyOpenError(err: unknown, path: string): UpsfleetError {
+  const message = (err as Error)?.message ?? String(err);
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'EACCES' || /permission|access denied|EACCES/i.test(message)) {
+    return new UpsfleetError(
+      'HID_PERMISSION',
+      `${path}: permission denied. Install a udev rule giving your group access: ` +
+        '`upsfleet udev-rule | sudo tee /etc/udev/rules.d/90-upsfleet-ups.rules && sudo udevadm control --reload-rules && sudo udevadm trigger`, ' +
+        'then add this user to that group (`sudo usermod -aG upsfleet $USER`) and log in again',
+      { path },
+      { cause: err },
+    );
+  }
+  if (code === 'ENOENT' || /could not open|no such|cannot open/i.test(message)) {
+    return new UpsfleetError('HID_NO_DEVICE', `${path}: cannot open HID device (${message})`, { path }, { cause: err });
+  }
+  return new UpsfleetError('HID_IO', `${path}: ${message}`, { path }, { cause: err });
+}
+
+export class NodeHidBinding implements HidBinding {
+  async list(): Promise<HidDeviceInfo[]> {
+    const hid = await loadNodeHid();
+    const devices = await hid.devicesAsync();
+    return devices
+      .filter((d) => d.path)
+      .map((d) => ({
+        path: d.path!,
+        vendorId: hex4(d.vendorId),
+        productId: hex4(d.productId),
+        ...(d.manufacturer ? { manufacturer: d.manufacturer } : {}),
+        ...(d.product ? { product: d.product } : {}),
+        ...(d.serialNumber ? { serialNumber: d.serialNumber } : {}),
+        ...(d.usagePage !== undefined ? { usagePage: d.usagePage } : {}),
+      }));
+  }
+
+  async open(path: string): Promise<HidDevice> {
+    const hid = await loadNodeHid();
+    // Check access first: hidapi reports a permission problem only as "cannot open device".
+    try {
+      if (path.startsWith('/dev/')) await access(path, constants.R_OK | constants.W_OK);
+    } catch (err) {
+      throw classifyOpenError(err, path);
+    }
+    let handle: HidAsync;
+    try {
+      handle = await hid.HIDAsync.open(path);
+    } catch (err) {
+      throw classifyOpenError(err, path);
+    }
+    const info = (await this.list()).find((d) => d.path === path) ?? { path, vendorId: '0000', productId: '0000' };
+    return new NodeHidDevice(handle, info);
+  }
+}
+
+class NodeHidDevice implements HidDevice {
+  private closed_ = false;
+  private readonly inputListeners = new Set<InputListener>();
+  private readonly errorListeners = new Set<ErrorListener>();
+
+  constructor(
+    private readonly handle: HidAsync,
+    readonly info: HidDeviceInfo,
+  ) {
+    handle.on('data', (data: Buffer) => {
+      for (const l of this.inputListeners) l(new Uint8Array(data));
+    });
+    handle.on('error', (err: Error) => {
+      const wrapped = new UpsfleetError('HID_IO', `${info.path}: ${err.message}`, { path: info.path }, { cause: err });
+      for (const l of this.errorListeners) l(wrapped);
+    });
+  }
+
+  get closed(): boolean {
+    return this.closed_;
+  }
+
+  private guard(op: string): void {
+    if (this.closed_) throw new UpsfleetError('HID_IO', `${op} on a closed device`, { path: this.info.path });
+  }
+
+  async reportDescriptor(): Promise<Uint8Array> {
+    this.guard('reportDescriptor');
+    const file = sysfsDescriptorPath(this.info.path);
+    try {
+      return new Uint8Array(await readFile(file));
+    } catch (err) {
+      throw new UpsfleetError('HID_IO', `cannot read the report descriptor from ${file}: ${(err as Error).message}`, { file }, { cause: err });
+    }
+  }
+
+  async getFeatureReport(reportId: number, length: number): Promise<Uint8Array> {
+    this.guard('getFeatureReport');
+    try {
+      return new Uint8Array(await this.handle.getFeatureReport(reportId, length));
+    } catch (err) {
+      throw new UpsfleetError('HID_IO', `${this.info.path}: GET_REPORT ${reportId} failed: ${(err as Error).message}`, { reportId }, { cause: err });
+    }
+  }
+
+  async sendFeatureReport(report: Uint8Array): Promise<void> {
+    this.guard('sendFeatureReport');
+    try {
+      await this.handle.sendFeatureReport(Buffer.from(report));
+    } catch (err) {
+      throw new UpsfleetError('HID_IO', `${this.info.path}: SET_REPORT ${report[0]} failed: ${(err as Error).message}`, { reportId: report[0] }, { cause: err });
+    }
+  }
+
+  onInput(listener: InputListener): () => void {
+    this.inputListeners.add(listener);
+    return () => this.inputListeners.delete(listener);
+  }
+
+  onError(listener: ErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed_) return;
+    this.closed_ = true;
+    this.inputListeners.clear();
+    this.errorListeners.clear();
+    try {
+      await this.handle.close();
+    } catch {
+      // Already gone (unplugged): nothing left to release.
+    }
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * A HidBinding that serves a capture file instead of a USB device: the real descriptor and the real
+ * feature reports, answered on the next tick like the real thing. Tests drive it: `emitInput(hex)` injects
+ * an interrupt report, `setFeatureReport` changes what GET_REPORT returns, `unplug()`/`replug()` simulate
+ * the cable, and `recording` keeps every SET_REPORT for assertions.
+ */
+import { UpsfleetError } from '../../../../shared/errors.js';
+import type { Capture } from '../capture-file.js';
+import { bytesToHex, hexToBytes } from '../hid/hex.js';
+import type { ErrorListener, HidBinding, HidDevice, HidDeviceInfo, InputListener } from './hid-binding.js';
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export interface RecordedReport {
+  reportId: number;
+  hex: string;
+  bytes: Uint8Array;
+}
+
+export class ReplayBinding implements HidBinding {
+  readonly info: HidDeviceInfo;
+  /** Every sendFeatureReport, in order. */
+  readonly recording: RecordedReport[] = [];
+  private readonly descriptor: Uint8Array;
+  private readonly features = new Map<number, Uint8Array>();
+  private plugged = true;
+  private readonly open_ = new Set<ReplayDevice>();
+
+  constructor(
+    capture: Capture,
+    path = '/dev/hidraw-replay0',
+  ) {
+    const { vendorId, productId, manufacturer, product, serialNumber } = capture.device;
+    this.info = { path, vendorId, productId, manufacturer, product, ...(serialNumber ? { serialNumber } : {}), usagePage: 0x84 };
+    this.descriptor = hexToBytes(capture.reportDescriptor);
+    for (const [id, hex] of Object.entries(capture.featureReports)) this.features.set(Number(id), hexToBytes(hex));
+  }
+
+  async list(): Promise<HidDeviceInfo[]> {
+    await tick();
+    return this.plugged ? [{ ...this.info }] : [];
+  }
+
+  async open(path: string): Promise<HidDevice> {
+    await tick();
+    if (!this.plugged || path !== this.info.path) {
+      throw new UpsfleetError('HID_NO_DEVICE', `no HID device at ${path}`, { path });
+    }
+    const device = new ReplayDevice(this);
+    this.open_.add(device);
+    return device;
+  }
+
+  /** Changes what GET_REPORT returns for a report (hex, first byte = report ID). */
+  setFeatureReport(hex: string): void {
+    const bytes = hexToBytes(hex);
+    this.features.set(bytes[0] ?? 0, bytes);
+  }
+
+  /** Delivers an interrupt-IN report (hex, first byte = report ID) to every open device. */
+  emitInput(hex: string): void {
+    const bytes = hexToBytes(hex);
+    for (const d of this.open_) d.deliver(bytes);
+  }
+
+  /** The cable is pulled: open devices fail and close, list() is empty, open() rejects. */
+  unplug(): void {
+    this.plugged = false;
+    for (const d of [...this.open_]) d.fail(new UpsfleetError('HID_IO', 'device disconnected', { path: this.info.path }));
+  }
+
+  replug(): void {
+    this.plugged = true;
+  }
+
+  get isPlugged(): boolean {
+    return this.plugged;
+  }
+
+  /** @internal */
+  forget(device: ReplayDevice): void {
+    this.open_.delete(device);
+  }
+
+  /** @internal */
+  descriptorBytes(): Uint8Array {
+    return Uint8Array.from(this.descriptor);
+  }
+
+  /** @internal */
+  featureBytes(reportId: number): Uint8Array | undefined {
+    const b = this.features.get(reportId);
+    return b && Uint8Array.from(b);
+  }
+
+  /** @internal */
+  record(bytes: Uint8Array): void {
+    this.recording.push({ reportId: bytes[0] ?? 0, hex: bytesToHex(bytes), bytes: Uint8Array.from(bytes) });
+    this.features.set(bytes[0] ?? 0, Uint8Array.from(bytes));
+  }
+}
+
+class ReplayDevice implements HidDevice {
+  private readonly inputListeners = new Set<InputListener>();
+  private readonly errorListeners = new Set<ErrorListener>();
+  private closed_ = false;
+
+  constructor(private readonly binding: ReplayBinding) {}
+
+  get info(): HidDeviceInfo {
+    return { ...this.binding.info };
+  }
+
+  get closed(): boolean {
+    return this.closed_;
+  }
+
+  private async ready(op: string): Promise<void> {
+    await tick();
+    if (this.closed_) throw new UpsfleetError('HID_IO', `${op} on a closed device`, { path: this.binding.info.path });
+    if (!this.binding.isPlugged) throw new UpsfleetError('HID_IO', `${op}: device disconnected`, { path: this.binding.info.path });
+  }
+
+  async reportDescriptor(): Promise<Uint8Array> {
+    await this.ready('reportDescriptor');
+    return this.binding.descriptorBytes();
+  }
+
+  async getFeatureReport(reportId: number, length: number): Promise<Uint8Array> {
+    await this.ready('getFeatureReport');
+    const bytes = this.binding.featureBytes(reportId);
+    if (!bytes) throw new UpsfleetError('HID_IO', `feature report ${reportId} not answered`, { reportId });
+    // Like hidraw: at most `length` bytes come back.
+    return bytes.slice(0, Math.max(1, length));
+  }
+
+  async sendFeatureReport(report: Uint8Array): Promise<void> {
+    await this.ready('sendFeatureReport');
+    if (report.length === 0) throw new UpsfleetError('HID_IO', 'empty feature report', {});
+    this.binding.record(report);
+  }
+
+  onInput(listener: InputListener): () => void {
+    this.inputListeners.add(listener);
+    return () => this.inputListeners.delete(listener);
+  }
+
+  onError(listener: ErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed_) return;
+    this.closed_ = true;
+    this.binding.forget(this);
+    this.inputListeners.clear();
+    this.errorListeners.clear();
+  }
+
+  /** @internal */
+  deliver(bytes: Uint8Array): void {
+    if (this.closed_) return;
+    for (const l of this.inputListeners) l(Uint8Array.from(bytes));
+  }
+
+  /** @internal */
+  fail(err: Error): void {
+    const listeners = [...this.errorListeners];
+    void this.close();
+    for (const l of listeners) l(err);
+  }
+}
