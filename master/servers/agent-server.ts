@@ -69,7 +69,8 @@ export class AgentServer {
   private readonly agentsById: Map<string, { id: string; group: string; tokenHash: string }>;
 
   constructor(private readonly opts: AgentServerOptions) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, clientTracking: false });
+    // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES * 4, clientTracking: false });
     this.agentsById = new Map(opts.agents.map((a) => [a.id, a]));
   }
 
