@@ -1,0 +1,221 @@
+/**
+ * The agent: one class wiring the master link, the local safety policy, the order executor and the
+ * notify command. The constructor only stores; start() connects; stop() closes gracefully (1000).
+ */
+import { hostname as osHostname } from 'node:os';
+import { type Clock, systemClock } from '../shared/clock.js';
+import type { AgentSettings } from '../shared/config/agent-settings.js';
+import type { runHooks } from '../shared/exec/hook-runner.js';
+import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
+import type { powerOff } from '../shared/exec/power-off.js';
+import { type Logger, silentLogger } from '../shared/logger.js';
+import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
+import { LocalSafety } from './local-safety.js';
+import { type DisconnectInfo, MasterConnection, type WebSocketImpl } from './master-connection.js';
+import { OrderExecutor } from './order-executor.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** WebSocket implementation (default: ws). */
+  WebSocket?: WebSocketImpl;
+  /** Backoff jitter source. */
+  random?: () => number;
+  /** Reported in hello; default os.hostname(). */
+  hostname?: string;
+  /** Reported in hello; default the package version. */
+  version?: string;
+  /** Seams for tests. */
+  runHooks?: typeof runHooks;
+  powerOff?: typeof powerOff;
+}
+
+/** What this agent can do, announced in hello. */
+export const AGENT_CAPABILITIES = ['order', 'progress', 'drill', 'dry-run', 'notify', 'local-safety'];
+
+export class Agent {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly connection: MasterConnection;
+  private readonly safety: LocalSafety;
+  private readonly executor: OrderExecutor;
+  private readonly states = new Map<string, StateMsg>();
+  private readonly notifications = new Set<Promise<unknown>>();
+  private _welcome: WelcomeMsg | null = null;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    private readonly settings: AgentSettings,
+    opts: AgentOptions = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = (opts.logger ?? silentLogger()).child({ agentId: settings.id });
+    this.connection = new MasterConnection({
+      urls: settings.masterUrls,
+      hello: {
+        agentId: settings.id,
+        group: settings.group,
+        version: opts.version ?? AGENT_VERSION,
+        capabilities: AGENT_CAPABILITIES,
+        token: settings.token,
+        dryRun: settings.shutdown.dryRun,
+        hostname: (opts.hostname ?? osHostname()).slice(0, 255),
+      },
+      reconnect: settings.reconnect,
+      clock: this.clock,
+      logger: this.logger.child({ module: 'master-connection' }),
+      ...(opts.WebSocket ? { WebSocket: opts.WebSocket } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+      onMessage: (msg) => this.onMessage(msg),
+      onConnected: () => this.safety.masterReachable(),
+      onDisconnected: (info) => this.onDisconnected(info),
+    });
+    this.safety = new LocalSafety({
+      deadtimeMs: settings.deadtimeMs,
+      clock: this.clock,
+      logger: this.logger.child({ module: 'local-safety' }),
+      onShutdown: (reason) => this.shutdownLocally(reason),
+    });
+    this.executor = new OrderExecutor({
+      agentId: settings.id,
+      hooks: settings.hooks,
+      shutdown: settings.shutdown,
+      clock: this.clock,
+      logger: this.logger.child({ module: 'shutdown' }),
+      send: (body) => {
+        if (!this.connection.send(body))
+          this.logger.debug({ type: body.type }, 'master link down: message not sent');
+      },
+      // the OS is going down: close the link now so the master sees it at once
+      onPowerOffStarted: () => void this.connection.suspend(),
+      ...(opts.runHooks ? { runHooks: opts.runHooks } : {}),
+      ...(opts.powerOff ? { powerOff: opts.powerOff } : {}),
+    });
+  }
+
+  get connected(): boolean {
+    return this.connection.connected;
+  }
+
+  get lastContact(): number | null {
+    return this.connection.lastContact;
+  }
+
+  get invalidMessages(): number {
+    return this.connection.invalidMessages;
+  }
+
+  /** Successful connections to a master since start. */
+  get connects(): number {
+    return this.connection.connects;
+  }
+
+  get welcome(): WelcomeMsg | null {
+    return this._welcome;
+  }
+
+  /** The last `state` snapshot received, per UPS. */
+  get state(): ReadonlyMap<string, StateMsg> {
+    return this.states;
+  }
+
+  get orders(): OrderExecutor {
+    return this.executor;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const s = this.settings;
+    this.logger.info(
+      {
+        group: s.group,
+        masters: s.masterUrls,
+        dryRun: s.shutdown.dryRun,
+        hooks: s.hooks.map((h) => h.name),
+        deadtimeMs: s.deadtimeMs,
+      },
+      s.shutdown.dryRun
+        ? 'agent starting (dry-run: will write a marker instead of powering off)'
+        : 'agent starting',
+    );
+    this.connection.start();
+  }
+
+  /** Graceful stop: close the link with 1000 and wait for running notify commands. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.safety.stop();
+    await this.connection.stop();
+    await Promise.allSettled([...this.notifications]);
+    this.logger.info('agent stopped');
+  }
+
+  private onMessage(msg: MasterMsg): void {
+    switch (msg.type) {
+      case 'welcome':
+        this._welcome = msg;
+        this.logger.info(
+          { masterId: msg.masterId, ups: msg.ups, step: msg.step, steps: msg.steps },
+          msg.step === null
+            ? 'welcomed by the master (early group)'
+            : `welcomed by the master (step ${msg.step} of ${msg.steps})`,
+        );
+        return;
+      case 'state':
+        this.states.set(msg.ups, msg);
+        this.safety.observeStatus(msg.ups, msg.vars['ups.status']);
+        return;
+      case 'event':
+        this.logger.info({ ups: msg.ups, event: msg.event }, msg.message || msg.event);
+        this.notify({
+          event: msg.event,
+          ups: msg.ups,
+          message: msg.message,
+          vars: this.states.get(msg.ups)?.vars ?? {},
+        });
+        return;
+      case 'order':
+        this.executor.handleOrder(msg);
+        return;
+      case 'ping':
+        return; // answered by the connection
+    }
+  }
+
+  private onDisconnected(_info: DisconnectInfo): void {
+    if (this.stopped || this.executor.shuttingDown) return;
+    this.safety.masterUnreachable(this.connection.lastContact);
+  }
+
+  private shutdownLocally(reason: string): void {
+    const ups = [...this.states.keys()][0] ?? '';
+    this.notify({
+      event: 'SHUTDOWN',
+      ups,
+      message: `${this.settings.id}: ${reason}`,
+      vars: this.states.get(ups)?.vars ?? {},
+    });
+    this.executor.shutdownLocally(reason);
+  }
+
+  private notify(ev: NotifyEvent): void {
+    const { command, timeoutMs } = this.settings.notify;
+    if (command === undefined) return;
+    const p = runNotify(
+      {
+        command,
+        timeoutMs,
+        agentId: this.settings.id,
+        group: this.settings.group,
+        logger: this.logger.child({ module: 'notify' }),
+      },
+      ev,
+    );
+    this.notifications.add(p);
+    void p.finally(() => this.notifications.delete(p));
+  }
+}

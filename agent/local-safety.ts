@@ -1,0 +1,89 @@
+/**
+ * The agent's own last line of defence, like upsmon's DEADTIME: if the master has been unreachable
+ * for longer than deadtimeMs while the last known `ups.status` said OB, nobody will send an order
+ * any more, so the agent shuts its machine down on its own. A reconnect in time cancels it.
+ */
+import type { Clock, TimerHandle } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
+import { hasStatus } from '../shared/nut/status.js';
+
+export interface LocalSafetyOptions {
+  deadtimeMs: number;
+  clock: Clock;
+  logger: Logger;
+  /** Called once, with the reason to log and put in the marker. */
+  onShutdown: (reason: string) => void;
+}
+
+export class LocalSafety {
+  /** Last known ups.status per UPS the master reported. */
+  private readonly statusByUps = new Map<string, string>();
+  private timer: TimerHandle | null = null;
+  private unreachableSince: number | null = null;
+  private _triggered = false;
+
+  constructor(private readonly opts: LocalSafetyOptions) {}
+
+  get triggered(): boolean {
+    return this._triggered;
+  }
+
+  /** True when any UPS was last seen on battery (the machine may be fed by any of them). */
+  get onBattery(): boolean {
+    for (const status of this.statusByUps.values()) if (hasStatus(status, 'OB')) return true;
+    return false;
+  }
+
+  observeStatus(ups: string, status: string | undefined): void {
+    if (status === undefined) return;
+    this.statusByUps.set(ups, status);
+  }
+
+  masterReachable(): void {
+    if (this.timer) {
+      const downForMs = this.unreachableSince === null ? 0 : this.opts.clock.now() - this.unreachableSince;
+      this.opts.logger.info({ downForMs }, 'master reachable again; local shutdown cancelled');
+    }
+    this.cancel();
+    this.unreachableSince = null;
+  }
+
+  /** The link dropped; `since` is the last contact (the deadtime counts from then). */
+  masterUnreachable(since: number | null): void {
+    if (this._triggered || this.timer) return;
+    const now = this.opts.clock.now();
+    this.unreachableSince = since ?? now;
+    if (!this.onBattery) {
+      this.opts.logger.debug('master unreachable while on line power: no local action');
+      return;
+    }
+    const remaining = Math.max(0, this.opts.deadtimeMs - (now - this.unreachableSince));
+    this.opts.logger.warn(
+      { deadtimeMs: this.opts.deadtimeMs, shutdownInMs: remaining },
+      'master unreachable while on battery: shutting down on our own unless it comes back in time',
+    );
+    this.timer = this.opts.clock.setTimer(remaining, () => this.fire());
+  }
+
+  stop(): void {
+    this.cancel();
+  }
+
+  private fire(): void {
+    this.timer = null;
+    if (this._triggered || this.unreachableSince === null) return;
+    this._triggered = true;
+    const seconds = Math.round((this.opts.clock.now() - this.unreachableSince) / 1000);
+    const reason = `master unreachable for ${seconds}s while on battery`;
+    this.opts.logger.error(
+      { code: 'MASTER_UNREACHABLE', deadtimeMs: this.opts.deadtimeMs },
+      `shutting down on our own: ${reason}`,
+    );
+    this.opts.onShutdown(reason);
+  }
+
+  private cancel(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The agent's WebSocket link to the master. Tries the configured URLs in turn, says `hello` on open,
+ * validates every inbound message (an invalid one is counted and closes the link with its close code),
+ * answers `ping` with `pong`, and reconnects with jittered backoff after any close. A master that goes
+ * silent for three ping intervals is treated as gone (a half-open TCP link would otherwise hide an
+ * outage from the local safety policy).
+ */
+import WebSocket from 'ws';
+import type { Clock, TimerHandle } from '../shared/clock.js';
+import { DEFAULT_PING_INTERVAL_MS } from '../shared/config/defaults.js';
+import type { Logger } from '../shared/logger.js';
+import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
+import {
+  type AgentMsg,
+  CloseCodes,
+  type HelloMsg,
+  MAX_MESSAGE_BYTES,
+  type MasterMsg,
+} from '../shared/protocol/messages.js';
+import { Backoff } from './backoff.js';
+
+export type WebSocketImpl = typeof WebSocket;
+
+/** An outbound message without its envelope (v, id, ts are added on send). */
+export type AgentBody = AgentMsg extends unknown ? DistributiveOmit<AgentMsg, 'v' | 'id' | 'ts'> : never;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type HelloFields = Omit<HelloMsg, 'v' | 'id' | 'ts' | 'type'>;
+
+export interface DisconnectInfo {
+  url: string;
+  code: number;
+  reason: string;
+  /** Whether the link had opened (false: the connection attempt itself failed). */
+  wasOpen: boolean;
+}
+
+export interface MasterConnectionOptions {
+  urls: readonly string[];
+  hello: HelloFields;
+  reconnect: { initialMs: number; maxMs: number };
+  clock: Clock;
+  logger: Logger;
+  WebSocket?: WebSocketImpl;
+  /** For the backoff jitter; injectable for tests. */
+  random?: () => number;
+  onMessage: (msg: MasterMsg) => void;
+  onConnected?: (url: string) => void;
+  onDisconnected?: (info: DisconnectInfo) => void;
+}
+
+type Phase = 'idle' | 'connecting' | 'open' | 'waiting' | 'suspended' | 'stopped';
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const SILENCE_PINGS = 3;
+const CLOSE_WAIT_MS = 2_000;
+/** A WebSocket close reason is at most 123 bytes. */
+const MAX_CLOSE_REASON = 120;
+
+const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCodes.AUTH_FAILED, CloseCodes.AUTH_FORBIDDEN]);
+
+export class MasterConnection {
+  private phase: Phase = 'idle';
+  private ws: WebSocket | null = null;
+  private urlIndex = 0;
+  private readonly backoff: Backoff;
+  private readonly WS: WebSocketImpl;
+  private retryTimer: TimerHandle | null = null;
+  private silenceTimer: TimerHandle | null = null;
+  private silenceMs = SILENCE_PINGS * DEFAULT_PING_INTERVAL_MS;
+  private closeWaiters: (() => void)[] = [];
+  private _lastContact: number | null = null;
+  private _invalidMessages = 0;
+  private _connects = 0;
+
+  constructor(private readonly opts: MasterConnectionOptions) {
+    if (opts.urls.length === 0) throw new Error('MasterConnection needs at least one URL');
+    this.WS = opts.WebSocket ?? WebSocket;
+    this.backoff = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
+  }
+
+  get connected(): boolean {
+    return this.phase === 'open';
+  }
+
+  /** Epoch ms of the last message from (or opening of) the master link; null before the first. */
+  get lastContact(): number | null {
+    return this._lastContact;
+  }
+
+  /** Inbound messages rejected by validation since start. */
+  get invalidMessages(): number {
+    return this._invalidMessages;
+  }
+
+  /** Successful opens since start. */
+  get connects(): number {
+    return this._connects;
+  }
+
+  get url(): string {
+    return this.opts.urls[this.urlIndex] ?? '';
+  }
+
+  start(): void {
+    if (this.phase !== 'idle') return;
+    this.connect();
+  }
+
+  /** Sends a message if the link is open; returns false (message dropped) otherwise. */
+  send(body: AgentBody): boolean {
+    const ws = this.ws;
+    if (this.phase !== 'open' || !ws || ws.readyState !== this.WS.OPEN) return false;
+    ws.send(encode(envelop<AgentMsg>(body, this.opts.clock.now())));
+    return true;
+  }
+
+  /** Graceful close for good (1000 by default); resolves once the socket closed (or after a short cap). */
+  stop(code: number = CloseCodes.NORMAL, reason = 'agent stopping'): Promise<void> {
+    return this.closeAndHold('stopped', code, reason);
+  }
+
+  /** Close and do not reconnect until resume() (used once the power-off command started). */
+  suspend(code: number = CloseCodes.GOING_AWAY, reason = 'powering off'): Promise<void> {
+    if (this.phase === 'stopped') return Promise.resolve();
+    return this.closeAndHold('suspended', code, reason);
+  }
+
+  resume(): void {
+    if (this.phase !== 'suspended') return;
+    this.opts.logger.info('reconnecting to the master');
+    this.connect();
+  }
+
+  private closeAndHold(phase: 'stopped' | 'suspended', code: number, reason: string): Promise<void> {
+    this.phase = phase;
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
+    this.silenceTimer?.cancel();
+    const ws = this.ws;
+    if (!ws || ws.readyState === this.WS.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      const cap = this.opts.clock.setTimer(CLOSE_WAIT_MS, () => {
+        ws.terminate();
+        resolve();
+      });
+      this.closeWaiters.push(() => {
+        cap.cancel();
+        resolve();
+      });
+      if (ws.readyState === this.WS.CONNECTING) ws.terminate();
+      else ws.close(code, reason.slice(0, MAX_CLOSE_REASON));
+    });
+  }
+
+  private connect(): void {
+    this.retryTimer = null;
+    this.phase = 'connecting';
+    const url = this.url;
+    const log = this.opts.logger;
+    log.debug({ url, attempt: this.backoff.attempts }, 'connecting to the master');
+    let ws: WebSocket;
+    try {
+      ws = new this.WS(url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+    } catch (err) {
+      log.error({ err, url }, 'cannot connect to this master URL');
+      this.scheduleReconnect({ url, code: 1006, reason: (err as Error).message, wasOpen: false });
+      return;
+    }
+    this.ws = ws;
+    let wasOpen = false;
+
+    ws.on('open', () => {
+      if (this.ws !== ws) return;
+      wasOpen = true;
+      if (this.phase !== 'connecting') {
+        ws.close(CloseCodes.NORMAL, 'agent stopping');
+        return;
+      }
+      this.phase = 'open';
+      this._connects++;
+      this._lastContact = this.opts.clock.now();
+      this.armSilenceWatch(ws);
+      log.info({ url }, 'connected to the master');
+      ws.send(encode(envelop<HelloMsg>({ type: 'hello', ...this.opts.hello }, this.opts.clock.now())));
+      this.safely(() => this.opts.onConnected?.(url));
+    });
+
+    ws.on('message', (data: WebSocket.RawData) => {
+      if (this.ws !== ws || this.phase !== 'open') return;
+      this._lastContact = this.opts.clock.now();
+      this.armSilenceWatch(ws);
+      const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const decoded = decodeMasterMessage(raw);
+      if (!decoded.ok) {
+        this._invalidMessages++;
+        log.warn(
+          {
+            url,
+            code: decoded.code,
+            closeCode: decoded.closeCode,
+            reason: decoded.reason,
+            invalid: this._invalidMessages,
+          },
+          'invalid message from the master; closing the link',
+        );
+        ws.close(decoded.closeCode, decoded.reason.slice(0, MAX_CLOSE_REASON));
+        return;
+      }
+      const msg = decoded.msg;
+      if (msg.type === 'welcome') {
+        // a welcome means the master accepted us: only now does the backoff start over
+        this.backoff.reset();
+        this.silenceMs = SILENCE_PINGS * msg.pingIntervalMs;
+        this.armSilenceWatch(ws);
+      } else if (msg.type === 'ping') {
+        this.send({ type: 'pong' });
+      }
+      this.safely(() => this.opts.onMessage(msg));
+    });
+
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (this.ws !== ws) return;
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this._invalidMessages++;
+        log.warn(
+          { url, code: 'PROTO_TOO_LARGE' },
+          `message from the master larger than ${MAX_MESSAGE_BYTES} bytes`,
+        );
+        return;
+      }
+      log.debug({ url, err: err.message, errCode: err.code }, 'master link error');
+    });
+
+    ws.on('close', (code: number, reasonBuf: Buffer) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.silenceTimer?.cancel();
+      const info: DisconnectInfo = { url, code, reason: reasonBuf.toString('utf8'), wasOpen };
+      const waiters = this.closeWaiters.splice(0);
+      for (const w of waiters) w();
+      if (wasOpen) {
+        log.warn({ url, code, reason: info.reason }, 'disconnected from the master');
+        this.safely(() => this.opts.onDisconnected?.(info));
+      }
+      if (this.phase === 'stopped' || this.phase === 'suspended') return;
+      this.scheduleReconnect(info);
+    });
+  }
+
+  private scheduleReconnect(info: DisconnectInfo): void {
+    const log = this.opts.logger;
+    let delay: number;
+    if (AUTH_CLOSE_CODES.has(info.code)) {
+      log.error(
+        {
+          url: info.url,
+          closeCode: info.code,
+          reason: info.reason,
+          code: info.code === CloseCodes.AUTH_FAILED ? 'AUTH_FAILED' : 'AUTH_FORBIDDEN',
+        },
+        "the master refused this agent's token; check agent.token / tokenFile (retrying at the slowest pace)",
+      );
+      delay = this.backoff.max();
+    } else {
+      delay = this.backoff.next();
+    }
+    // a failed attempt or a refusal moves on to the next master; a dropped link retries the same one first
+    if (!info.wasOpen || AUTH_CLOSE_CODES.has(info.code)) {
+      this.urlIndex = (this.urlIndex + 1) % this.opts.urls.length;
+    }
+    if (!info.wasOpen) {
+      log.info(
+        { url: info.url, reason: info.reason || `close ${info.code}`, retryInMs: delay, next: this.url },
+        'master not reachable; will retry',
+      );
+    } else {
+      log.info({ retryInMs: delay, next: this.url }, 'reconnecting to the master');
+    }
+    this.phase = 'waiting';
+    this.retryTimer = this.opts.clock.setTimer(delay, () => {
+      if (this.phase === 'waiting') this.connect();
+    });
+  }
+
+  private armSilenceWatch(ws: WebSocket): void {
+    this.silenceTimer?.cancel();
+    this.silenceTimer = this.opts.clock.setTimer(this.silenceMs, () => {
+      if (this.ws !== ws || this.phase !== 'open') return;
+      this.opts.logger.warn(
+        { url: this.url, silentMs: this.silenceMs },
+        'no message from the master; dropping the link',
+      );
+      ws.terminate();
+    });
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.opts.logger.error({ err }, 'master message handler failed');
+    }
+  }
+}
