@@ -28,6 +28,11 @@ export const NutServerConfig = Type.Object(
     /** Seconds of silence after which a client is dropped (upsd: 60). */
     idleTimeout: Type.Optional(Type.Union([Type.Number({ minimum: 1 }), Type.String()])),
     maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
+    /**
+     * Other names under which clients may address the UPS (QNAP insists on `qnapups`, Synology on `ups`).
+     * LIST UPS shows only the master's UPS name.
+     */
+    upsAliases: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }))),
   },
   { additionalProperties: false },
 );

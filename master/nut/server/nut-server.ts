@@ -1,0 +1,166 @@
+/**
+ * The NUT-compatible server: speaks upsd's network protocol 1.3 so stock NUT clients (upsmon, upsc,
+ * Synology/QNAP/TrueNAS, Home Assistant, WinNUT) read the master's UPS and join the shutdown order.
+ * Serves one UPS, `hub.upsName` (plus configured aliases). A primary's FSD latches server-wide, as in upsd.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Clock } from '../../../shared/clock.js';
+import { splitHostPort } from '../../../shared/config/master-settings.js';
+import type { NutServerConfigT } from '../../../shared/config/nut-server-schema.js';
+import { parseDuration } from '../../../shared/duration.js';
+import { UpsfleetError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import type { FleetRegistry } from '../../fleet/registry.js';
+import type { Source } from '../../sources/source.js';
+import type { StateHub } from '../../state/state-hub.js';
+import { NutSession } from './nut-session.js';
+import { NutUsers } from './nut-users.js';
+import type { LoggedInClient, NutServerContext, TrackingState } from './server-context.js';
+
+export const DEFAULT_NUT_IDLE_MS = 60_000;
+export const DEFAULT_NUT_MAX_CONNECTIONS = 1024;
+/** Longest command line accepted; a longer one is answered `ERR TOO-LONG` and discarded. */
+export const NUT_MAX_LINE_LENGTH = 1024;
+const MAX_TRACKED = 1000;
+
+export interface NutServerOptions {
+  config: NutServerConfigT;
+  hub: StateHub;
+  registry: FleetRegistry;
+  source: Source;
+  clock: Clock;
+  logger: Logger;
+  /** A NUT primary (or a user with `actions: [fsd]`) set FSD: the fleet is critical. */
+  onFsd: (user: string, reason: string) => void;
+  /** STARTTLS answers FEATURE-NOT-CONFIGURED until the master has a certificate. */
+  tls?: undefined;
+  /** The UPS description for LIST UPS / GET UPSDESC (default "upsfleet UPS"). */
+  description?: string;
+  /** Shown by VER. */
+  version?: string;
+}
+
+export class NutServer {
+  private readonly server: Server;
+  private readonly sessions = new Set<NutSession>();
+  private readonly ctx: NutServerContext;
+  private readonly idleMs: number;
+  private readonly aliases: Set<string>;
+  private fsd = false;
+  private readonly ordered = new Set<string>();
+  private readonly tracked = new Map<string, TrackingState>();
+
+  constructor(private readonly opts: NutServerOptions) {
+    const { config } = opts;
+    this.idleMs =
+      config.idleTimeout === undefined
+        ? DEFAULT_NUT_IDLE_MS
+        : parseDuration(config.idleTimeout, 'nut.idleTimeout');
+    this.aliases = new Set(config.upsAliases ?? []);
+    const log = opts.logger;
+    this.ctx = {
+      hub: opts.hub,
+      registry: opts.registry,
+      source: opts.source,
+      clock: opts.clock,
+      logger: log,
+      users: new NutUsers(config.users ?? []),
+      description: opts.description ?? 'upsfleet UPS',
+      version: opts.version ?? '0.1.0',
+      isOurUps: (name) => name === opts.hub.upsName || this.aliases.has(name),
+      listedUps: () => [opts.hub.upsName],
+      fsdLatched: () => this.fsd,
+      setFsd: (user, reason) => {
+        if (!this.fsd) log.warn({ user, reason }, 'NUT client set FSD: every NUT client now sees FSD');
+        this.fsd = true;
+        opts.onFsd(user, reason);
+      },
+      logins: () => this.logins(),
+      wasOrdered: (user, ip) => this.ordered.has(`${user}@${ip}`),
+      markOrdered: (user, ip) => {
+        this.ordered.add(`${user}@${ip}`);
+      },
+      tracking: {
+        create: () => {
+          const id = randomUUID();
+          this.tracked.set(id, 'PENDING');
+          if (this.tracked.size > MAX_TRACKED) this.tracked.delete(this.tracked.keys().next().value!);
+          return id;
+        },
+        set: (id, state) => {
+          if (this.tracked.has(id)) this.tracked.set(id, state);
+        },
+        get: (id) => this.tracked.get(id),
+      },
+    };
+    this.server = createServer((socket) => this.accept(socket));
+    this.server.maxConnections = config.maxConnections ?? DEFAULT_NUT_MAX_CONNECTIONS;
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { host, port } = splitHostPort(this.opts.config.listen);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        reject(
+          new UpsfleetError(
+            'LISTEN_FAILED',
+            `NUT server cannot listen on ${host}:${port}: ${err.message}`,
+            { host, port },
+            { cause: err },
+          ),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    this.server.on('error', (err) => this.opts.logger.error({ err }, 'NUT server error'));
+    const addr = this.server.address();
+    const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
+    this.opts.logger.info({ ...bound, ups: this.opts.hub.upsName }, 'NUT server listening');
+    return bound;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sessions) s.destroy();
+    if (!this.server.listening) return;
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Whether a NUT client set FSD (the latch; upsd clears it only on restart). */
+  get fsdLatched(): boolean {
+    return this.fsd;
+  }
+
+  /** Clear the FSD latch and remembered orders (a new sequence after a cancelled one). */
+  resetFsd(): void {
+    this.fsd = false;
+    this.ordered.clear();
+  }
+
+  /** Open connections (logged in or not). */
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  private logins(): LoggedInClient[] {
+    const out: LoggedInClient[] = [];
+    for (const s of this.sessions)
+      if (s.open && s.loginUps !== undefined) out.push({ ups: s.loginUps, ip: s.ip });
+    return out;
+  }
+
+  private accept(socket: Socket): void {
+    const session = new NutSession(
+      socket,
+      this.ctx,
+      { idleMs: this.idleMs, maxLineLength: NUT_MAX_LINE_LENGTH },
+      (s) => this.sessions.delete(s),
+    );
+    this.sessions.add(session);
+    this.opts.logger.debug({ client: session.address }, 'NUT client connected');
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * One client connection of the NUT server: line framing, commands answered strictly in order, the
+ * idle timer, and the client's membership in the fleet (registered at LOGIN, confirmed down when it
+ * logs out or its connection closes; a shutdown order makes FSD visible to it).
+ */
+import type { Socket } from 'node:net';
+import type { TimerHandle } from '../../../shared/clock.js';
+import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
+import type { OrderMsg } from '../../../shared/protocol/messages.js';
+import type { MemberChannel } from '../../fleet/registry.js';
+import { NutErr } from '../protocol/err-codes.js';
+import { LineSplitter } from '../protocol/line-splitter.js';
+import { tokenizeLine } from '../protocol/tokenize.js';
+import { runCommand } from './nut-commands.js';
+import type { NutServerContext } from './server-context.js';
+
+/** The group a NUT user without `group` joins: NUT secondaries see FSD at the end, before the master. */
+export const SECONDARIES_GROUP = '@secondaries';
+
+export interface SessionLimits {
+  idleMs: number;
+  maxLineLength: number;
+}
+
+export class NutSession {
+  readonly ip: string;
+  readonly port: number;
+  username: string | undefined;
+  password: string | undefined;
+  /** The UPS name given to LOGIN, once logged in. */
+  loginUps: string | undefined;
+  tracking = false;
+  private memberId: string | undefined;
+  private channel: MemberChannel | undefined;
+  private ordered = false;
+  private closed = false;
+  private idle: TimerHandle | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly splitter: LineSplitter;
+
+  constructor(
+    private readonly socket: Socket,
+    readonly ctx: NutServerContext,
+    private readonly limits: SessionLimits,
+    private readonly onClosed: (s: NutSession) => void,
+  ) {
+    this.ip = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+    this.port = socket.remotePort ?? 0;
+    this.splitter = new LineSplitter(
+      limits.maxLineLength,
+      (line) => this.enqueue(line),
+      () => this.enqueueReply(`ERR ${NutErr.TOO_LONG}`),
+    );
+    socket.setEncoding('utf8');
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => {
+      this.armIdle();
+      this.splitter.push(chunk);
+    });
+    socket.on('error', (err) =>
+      this.ctx.logger.debug({ err, client: this.address }, 'NUT client socket error'),
+    );
+    socket.on('close', () => this.handleClose());
+    this.armIdle();
+  }
+
+  get address(): string {
+    return this.ip.includes(':') ? `[${this.ip}]:${this.port}` : `${this.ip}:${this.port}`;
+  }
+
+  get loggedIn(): boolean {
+    return this.loginUps !== undefined;
+  }
+
+  /** FSD shows in this client's ups.status: the server-wide latch, or its own shutdown step came. */
+  seesFsd(): boolean {
+    return this.ordered || this.ctx.fsdLatched();
+  }
+
+  send(line: string): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(`${line}\n`);
+  }
+
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  /** LOGOUT: the member leaves the fleet now (confirmed down), then the connection closes. */
+  logout(): void {
+    this.leaveFleet();
+    this.closed = true;
+    this.idle?.cancel();
+    this.socket.end();
+    // a client that never closes its side must not keep the socket
+    this.ctx.clock.setTimer(5_000, () => this.socket.destroy());
+  }
+
+  /** Drop the connection now (idle shedding, server stop). */
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  /** LOGIN accepted: join the fleet as a member of the user's group. */
+  login(ups: string, user: NutUserT): void {
+    this.loginUps = ups;
+    const id = `nut:${user.name}@${this.address}`;
+    this.memberId = id;
+    this.ordered = this.ctx.wasOrdered(user.name, this.ip);
+    const channel: MemberChannel = {
+      sendOrder: (order: OrderMsg) => {
+        if (!this.ordered) {
+          this.ctx.logger.info(
+            { member: id, orderId: order.orderId, step: order.step },
+            'NUT client ordered down: it now sees FSD',
+          );
+        }
+        this.ordered = true;
+        this.ctx.markOrdered(user.name, this.ip);
+      },
+    };
+    this.channel = channel;
+    this.ctx.registry.connect(
+      {
+        id,
+        kind: 'nut',
+        group: user.group ?? SECONDARIES_GROUP,
+        version: null,
+        dryRun: false,
+        address: this.address,
+        lastSeen: this.ctx.clock.now(),
+      },
+      channel,
+    );
+    this.ctx.logger.info({ member: id, group: user.group ?? SECONDARIES_GROUP, ups }, 'NUT client logged in');
+  }
+
+  private armIdle(): void {
+    this.idle?.cancel();
+    if (this.closed) return;
+    this.idle = this.ctx.clock.setTimer(this.limits.idleMs, () => {
+      this.ctx.logger.info({ client: this.address, member: this.memberId }, 'NUT client idle: dropping it');
+      this.destroy();
+    });
+  }
+
+  private enqueue(line: string): void {
+    this.queue = this.queue.then(() => this.handleLine(line));
+  }
+
+  private enqueueReply(line: string): void {
+    this.queue = this.queue.then(() => this.send(line));
+  }
+
+  private async handleLine(line: string): Promise<void> {
+    if (this.closed) return;
+    const words = tokenizeLine(line);
+    if (words === null) {
+      this.send(`ERR ${NutErr.INVALID_ARGUMENT}`);
+      return;
+    }
+    if (words.length === 0) return;
+    if (this.memberId) this.ctx.registry.touch(this.memberId, this.ctx.clock.now());
+    try {
+      await runCommand(this, words);
+    } catch (err) {
+      this.ctx.logger.error(
+        { err, client: this.address, command: words[0] },
+        'NUT command failed unexpectedly',
+      );
+      this.send(`ERR ${NutErr.INVALID_ARGUMENT}`);
+    }
+  }
+
+  private handleClose(): void {
+    this.closed = true;
+    this.idle?.cancel();
+    this.leaveFleet();
+    this.onClosed(this);
+  }
+
+  private leaveFleet(): void {
+    if (this.memberId && this.channel) {
+      this.ctx.registry.disconnect(this.memberId, this.channel);
+      this.ctx.logger.info({ member: this.memberId }, 'NUT client left (logout or connection closed)');
+    }
+    this.channel = undefined;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * NUT server users with upsd.users semantics: a password (plain or sha256-hashed), an optional
+ * `upsmon primary|secondary` role, `actions` (set, fsd), `instcmds` (names or `all`) and upsfleet's
+ * group. Passwords are compared in constant time and never leave this file.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
+
+export type NutAction = 'LOGIN' | 'PRIMARY' | 'FSD' | 'SET' | 'INSTCMD';
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export class NutUsers {
+  private readonly byName = new Map<string, NutUserT>();
+
+  constructor(users: readonly NutUserT[] = []) {
+    for (const u of users) this.byName.set(u.name, u);
+  }
+
+  get(name: string): NutUserT | undefined {
+    return this.byName.get(name);
+  }
+
+  /** True when the user exists and the password matches. An unknown user costs the same as a wrong password. */
+  authenticate(name: string, password: string): NutUserT | undefined {
+    const user = this.byName.get(name);
+    const given = sha256(password);
+    let expected: Buffer;
+    if (user?.passwordHash) expected = Buffer.from(user.passwordHash.slice('sha256:'.length), 'hex');
+    else if (user?.password !== undefined) expected = sha256(user.password);
+    else expected = sha256(`\u0000no-such-user\u0000${password}`); // never equal, same work
+    const ok = expected.length === given.length && timingSafeEqual(expected, given);
+    return ok && user ? user : undefined;
+  }
+
+  /** Whether an authenticated user may do `action` (and, for INSTCMD, run `cmd`). */
+  static allows(user: NutUserT, action: NutAction, cmd?: string): boolean {
+    switch (action) {
+      case 'LOGIN':
+        return user.upsmon !== undefined;
+      case 'PRIMARY':
+        return user.upsmon === 'primary';
+      case 'FSD':
+        return user.upsmon === 'primary' || (user.actions ?? []).includes('fsd');
+      case 'SET':
+        return (user.actions ?? []).includes('set');
+      case 'INSTCMD': {
+        const granted = user.instcmds ?? [];
+        return granted.some((g) => g.toLowerCase() === 'all' || g === cmd);
+      }
+    }
+  }
+}
