@@ -277,7 +277,11 @@ export class HidUps {
     }
     if ((target === 'shutdownDelay' || target === 'startupDelay' || target === 'rebootDelay') && value < 0) {
       // -1 means "no countdown" on the wire, whatever physical scaling the field declares (CyberPower's minutes).
-      return encodeLogicalField(report, field, isSigned(field) ? -1 : 2 ** field.bitSize - 1);
+      // An unsigned field cannot say it: all ones would be a real (long) delay, so refuse.
+      if (!isSigned(field)) {
+        throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `${field.path} cannot be cancelled (unsigned field)`, { path: field.path });
+      }
+      return encodeLogicalField(report, field, -1);
     }
     return encodeField(report, field, value);
   }

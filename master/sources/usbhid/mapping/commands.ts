@@ -71,10 +71,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   },
   'shutdown.stop': {
     supported: (has) => has('shutdownDelay') || has('rebootDelay'),
-    plan: (_d, _p, has) => [
-      ...(has('shutdownDelay') ? [write('shutdownDelay', -1)] : []),
-      ...(has('rebootDelay') ? [write('rebootDelay', -1)] : []),
-    ],
+    plan: (_d, _p, has) => [write(has('shutdownDelay') ? 'shutdownDelay' : 'rebootDelay', -1)],
   },
   'beeper.disable': simple('beeper', () => 1),
   'beeper.enable': simple('beeper', () => 2),
