@@ -19,7 +19,8 @@ import {
 } from '../shared/protocol/messages.js';
 import { Backoff } from './backoff.js';
 
-export type WebSocketImpl = typeof WebSocket;
+/** Any constructor producing a ws-compatible client socket (ws itself by default). */
+export type WebSocketImpl = new (address: string, options?: WebSocket.ClientOptions) => WebSocket;
 
 /** An outbound message without its envelope (v, id, ts are added on send). */
 export type AgentBody = AgentMsg extends unknown ? DistributiveOmit<AgentMsg, 'v' | 'id' | 'ts'> : never;
@@ -110,7 +111,7 @@ export class MasterConnection {
   /** Sends a message if the link is open; returns false (message dropped) otherwise. */
   send(body: AgentBody): boolean {
     const ws = this.ws;
-    if (this.phase !== 'open' || !ws || ws.readyState !== this.WS.OPEN) return false;
+    if (this.phase !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(encode(envelop<AgentMsg>(body, this.opts.clock.now())));
     return true;
   }
@@ -138,7 +139,7 @@ export class MasterConnection {
     this.retryTimer = null;
     this.silenceTimer?.cancel();
     const ws = this.ws;
-    if (!ws || ws.readyState === this.WS.CLOSED) return Promise.resolve();
+    if (!ws || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
     return new Promise((resolve) => {
       const cap = this.opts.clock.setTimer(CLOSE_WAIT_MS, () => {
         ws.terminate();
@@ -148,7 +149,7 @@ export class MasterConnection {
         cap.cancel();
         resolve();
       });
-      if (ws.readyState === this.WS.CONNECTING) ws.terminate();
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
       else ws.close(code, reason.slice(0, MAX_CLOSE_REASON));
     });
   }
