@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
 import type { MasterSettings } from '../../shared/config/master-settings.js';
+import { parseDuration } from '../../shared/duration.js';
 import { UpsfleetError } from '../../shared/errors.js';
 import { SimulatedSource } from './simulated/simulated-source.js';
 import { parseTimeline } from './simulated/timeline.js';
@@ -29,6 +30,30 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
         speed: cfg.speed ?? 1,
         clock,
         logger: logger.child({ module: 'source' }),
+      });
+    }
+    case 'usbhid': {
+      // node-hid is native and optional: imported only when a USB UPS is configured
+      const { createUsbhidSource } = await import('./usbhid/usbhid-source.js');
+      const device = {
+        ...(cfg.vendorId ? { vendorId: cfg.vendorId.toLowerCase() } : {}),
+        ...(cfg.productId ? { productId: cfg.productId.toLowerCase() } : {}),
+        ...(cfg.serial ? { serial: cfg.serial } : {}),
+        ...(cfg.path ? { path: cfg.path } : {}),
+      };
+      const low = cfg.override ?? {};
+      return createUsbhidSource({
+        upsName,
+        device,
+        clock,
+        logger: logger.child({ module: 'source' }),
+        ...(cfg.pollInterval !== undefined ? { pollIntervalMs: parseDuration(cfg.pollInterval, '/ups/source/pollInterval') } : {}),
+        ...(cfg.fullPollInterval !== undefined
+          ? { fullPollIntervalMs: parseDuration(cfg.fullPollInterval, '/ups/source/fullPollInterval') }
+          : {}),
+        ...(low['battery.charge.low'] !== undefined ? { batteryChargeLow: low['battery.charge.low'] } : {}),
+        ...(low['battery.runtime.low'] !== undefined ? { batteryRuntimeLow: low['battery.runtime.low'] } : {}),
+        ...(cfg.ignoreLowBattery !== undefined ? { ignoreLowBattery: cfg.ignoreLowBattery } : {}),
       });
     }
     default:
