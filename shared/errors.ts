@@ -28,6 +28,8 @@ export const ErrorCodes = {
   SOURCE_LOST: 'the UPS source stopped answering',
   SOURCE_COMMAND_UNSUPPORTED: 'the source cannot execute this instant command',
   SOURCE_VARIABLE_READONLY: 'the source cannot set this variable',
+  NUT_ERROR: 'a NUT server (upsd) answered ERR to a command',
+  NUT_ADDRESS_INVALID: 'a NUT address is not ups@host[:port]',
   // HID driver
   HID_DESCRIPTOR: 'a HID report descriptor cannot be parsed',
   HID_REPORT: 'a HID report cannot be decoded or encoded',

@@ -29,6 +29,12 @@ export const NutServerConfig = Type.Object(
     idleTimeout: Type.Optional(Type.Union([Type.Number({ minimum: 1 }), Type.String()])),
     maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
     /**
+     * Hide `LB` from clients whose user has a `group` until that group's step comes (default true).
+     * A upsmon secondary seeing `OB LB` for longer than its HOSTSYNC shuts down on its own; holding LB
+     * back keeps it in the planned order. Clients without a group and anonymous readers see the truth.
+     */
+    hideLowBattery: Type.Optional(Type.Boolean()),
+    /**
      * Other names under which clients may address the UPS (QNAP insists on `qnapups`, Synology on `ups`).
      * LIST UPS shows only the master's UPS name.
      */

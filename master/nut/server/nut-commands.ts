@@ -128,7 +128,7 @@ const get: Handler = (s, args) => {
   const snap = s.ctx.hub.snapshot();
   const down = unavailable(snap);
   if (down) return err(s, down);
-  const vars = clientVars(snap, s.seesFsd());
+  const vars = clientVars(snap, s.view());
   const value = vars[name!];
   const rw = writable(s, name!);
   if (kind === 'VAR') {
@@ -186,7 +186,7 @@ const listCmd: Handler = (s, args) => {
   const snap = s.ctx.hub.snapshot();
   const down = unavailable(snap);
   if (down) return err(s, down);
-  const vars = clientVars(snap, s.seesFsd());
+  const vars = clientVars(snap, s.view());
   switch (kind) {
     case 'VAR':
       return list(
@@ -287,7 +287,7 @@ const set: Handler = async (s, args) => {
   if (down) return err(s, down);
   const rw = writable(s, name);
   if (!rw) {
-    const exists = clientVars(s.ctx.hub.snapshot(), false)[name] !== undefined;
+    const exists = clientVars(s.ctx.hub.snapshot(), { fsd: false })[name] !== undefined;
     return err(s, exists ? NutErr.READONLY : NutErr.VAR_NOT_SUPPORTED);
   }
   if (!validValue(rw, value)) return err(s, NutErr.INVALID_VALUE);

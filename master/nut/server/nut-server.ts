@@ -68,6 +68,7 @@ export class NutServer {
       users: new NutUsers(config.users ?? []),
       description: opts.description ?? 'upsfleet UPS',
       version: opts.version ?? '0.1.0',
+      hideLowBattery: config.hideLowBattery ?? true,
       isOurUps: (name) => name === opts.hub.upsName || this.aliases.has(name),
       listedUps: () => [opts.hub.upsName],
       fsdLatched: () => this.fsd,

@@ -13,6 +13,7 @@ import { LineSplitter } from '../protocol/line-splitter.js';
 import { tokenizeLine } from '../protocol/tokenize.js';
 import { runCommand } from './nut-commands.js';
 import type { NutServerContext } from './server-context.js';
+import type { ViewOptions } from './ups-view.js';
 
 /** The group a NUT user without `group` joins: NUT secondaries see FSD at the end, before the master. */
 export const SECONDARIES_GROUP = '@secondaries';
@@ -33,6 +34,8 @@ export class NutSession {
   private memberId: string | undefined;
   private channel: MemberChannel | undefined;
   private ordered = false;
+  /** Logged in as a user with an upsfleet group (a planned step of the sequence). */
+  private grouped = false;
   private closed = false;
   private idle: TimerHandle | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -77,6 +80,11 @@ export class NutSession {
     return this.ordered || this.ctx.fsdLatched();
   }
 
+  /** How this client sees ups.status: FSD once its step came; LB held back before that if it has a group. */
+  view(): ViewOptions {
+    return { fsd: this.seesFsd(), hideLowBattery: this.grouped && this.ctx.hideLowBattery };
+  }
+
   send(line: string): void {
     if (!this.closed && !this.socket.destroyed) this.socket.write(`${line}\n`);
   }
@@ -107,6 +115,7 @@ export class NutSession {
     const id = `nut:${user.name}@${this.address}`;
     this.memberId = id;
     this.ordered = this.ctx.wasOrdered(user.name, this.ip);
+    this.grouped = user.group !== undefined;
     const channel: MemberChannel = {
       sendOrder: (order: OrderMsg) => {
         if (!this.ordered) {

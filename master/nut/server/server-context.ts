@@ -23,6 +23,8 @@ export interface NutServerContext {
   readonly users: NutUsers;
   readonly description: string;
   readonly version: string;
+  /** Hide LB from clients with a group until their step (see ViewOptions.hideLowBattery). */
+  readonly hideLowBattery: boolean;
   /** The name the client used, when it names the served UPS (the hub's name or an alias). */
   isOurUps(name: string): boolean;
   /** The UPS names LIST UPS shows. */

@@ -14,11 +14,31 @@ function withFsd(status: string): string {
   return ['FSD', ...tokens].join(' ');
 }
 
+function withoutLb(status: string): string {
+  return status
+    .trim()
+    .split(/\s+/)
+    .filter((t) => t && t !== 'LB')
+    .join(' ');
+}
+
+export interface ViewOptions {
+  /** FSD in front of ups.status (latch set, or this client's step came). */
+  fsd: boolean;
+  /**
+   * Drop LB from ups.status (until `fsd`): a upsmon secondary that sees OB LB longer than its HOSTSYNC
+   * shuts down on its own, which would break the planned order for clients whose step comes later.
+   */
+  hideLowBattery?: boolean;
+}
+
 /** The variables as this client must see them. */
-export function clientVars(snapshot: HubSnapshot, fsd: boolean): UpsVars {
-  if (snapshot.waiting) return { 'ups.status': fsd ? 'FSD WAIT' : 'WAIT' };
+export function clientVars(snapshot: HubSnapshot, view: ViewOptions): UpsVars {
+  if (snapshot.waiting) return { 'ups.status': view.fsd ? 'FSD WAIT' : 'WAIT' };
   const vars: UpsVars = { ...snapshot.vars };
-  if (fsd) vars['ups.status'] = withFsd(vars['ups.status'] ?? '');
+  const status = vars['ups.status'];
+  if (view.fsd) vars['ups.status'] = withFsd(status ?? '');
+  else if (view.hideLowBattery && status !== undefined) vars['ups.status'] = withoutLb(status);
   return vars;
 }
 

@@ -165,3 +165,28 @@ test('stop() drops clients and disconnects their members', async () => {
   await c.closedPromise;
   await until(() => h.registry.all().every((m) => !m.connected), 'disconnect on stop');
 });
+
+test('LB is held back from grouped clients until their step; others see the real status', async (t) => {
+  const h = await startHarness();
+  t.after(() => h.close());
+  h.hub.publishVars({ 'ups.status': 'OB DISCHRG LB', 'battery.charge': '10' });
+  const nas = await h.client();
+  await nas.login('nas', 'naspass');
+  const mon = await h.client();
+  await mon.login('mon', 'monpass');
+  const anon = await h.client();
+  assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG"');
+  assert.equal(await mon.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG LB"');
+  assert.equal(await anon.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG LB"');
+  h.registry.sendOrder(`nut:nas@127.0.0.1:${nas.localPort}`, order(2));
+  assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "FSD OB DISCHRG LB"');
+});
+
+test('hideLowBattery: false shows LB to everyone', async (t) => {
+  const h = await startHarness({ config: { hideLowBattery: false } });
+  t.after(() => h.close());
+  h.hub.publishVars({ 'ups.status': 'OB LB' });
+  const nas = await h.client();
+  await nas.login('nas', 'naspass');
+  assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB LB"');
+});
