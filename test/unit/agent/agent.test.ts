@@ -284,3 +284,51 @@ test('local safety: master gone for longer than deadtime while OB: the agent shu
   assert.equal(readFileSync(fx.hookLog, 'utf8'), 'flush-db\n');
   assert.equal(existsSync(fx.forbidden), false);
 });
+
+test('real mode (harmless command): the agent closes the link with 1001 once the power-off started, and stays away', async (t) => {
+  const master = await FakeMaster.start();
+  const fx = fixture(master.url);
+  const ran = join(fx.dir, 'POWERED-OFF');
+  fx.settings.shutdown = {
+    command: ['sh', '-c', `echo powered-off > ${ran}`],
+    dryRun: false,
+    marker: fx.marker,
+  };
+  const clock = new ManualClock(Date.now());
+  let constructed = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(address: string, options?: WebSocket.ClientOptions) {
+      super(address, options);
+      constructed++;
+    }
+  }
+  const agent = new Agent(fx.settings, {
+    logger: silentLogger(),
+    clock,
+    random: () => 0,
+    WebSocket: CountingWebSocket,
+  });
+  t.after(async () => {
+    await agent.stop();
+    await master.close();
+  });
+  agent.start();
+  await master.untilConnections(1);
+  master.send(welcome);
+  master.send(order);
+  await master.until(() => master.closes.length === 1, 'agent closed the link');
+  await agent.orders.idle();
+  assert.deepEqual(master.closes[0], { conn: 0, code: 1001, reason: 'powering off' });
+  assert.deepEqual(types(master.messages(0)), [
+    'hello',
+    'ack',
+    'progress:started',
+    'progress:ok',
+    'going-down',
+  ]);
+  assert.equal(readFileSync(ran, 'utf8'), 'powered-off\n');
+  assert.equal(existsSync(fx.marker), false);
+  assert.equal(agent.connected, false);
+  clock.advance(60_000);
+  assert.equal(constructed, 1, 'no reconnect while the OS goes down');
+});
