@@ -56,7 +56,12 @@ export const NutSourceConfig = Type.Object(
     pollInterval: Type.Optional(Duration),
     pollIntervalOnBattery: Type.Optional(Duration),
     starttls: Type.Optional(Type.Boolean()),
+    /** PEM CA bundle that must have signed upsd's certificate (with starttls); default the system CAs. */
     ca: Type.Optional(Type.String()),
+    /** Name expected in upsd's certificate (like upsmon's CERTHOST); default the host. */
+    certName: Type.Optional(Type.String({ minLength: 1 })),
+    /** LOGIN to the UPS (counted by upsd's NUMLOGINS, so an upstream primary waits for the master); default: when a username is given. */
+    login: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
