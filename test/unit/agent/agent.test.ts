@@ -332,3 +332,31 @@ test('real mode (harmless command): the agent closes the link with 1001 once the
   clock.advance(60_000);
   assert.equal(constructed, 1, 'no reconnect while the OS goes down');
 });
+
+test('each event runs the notify command with the last known state of its UPS', async (t) => {
+  const master = await FakeMaster.start();
+  const fx = fixture(master.url);
+  const out = join(fx.dir, 'notify.out');
+  fx.settings.notify = {
+    command: `echo "$UPSFLEET_EVENT $UPSFLEET_UPS $UPSFLEET_STATUS $UPSFLEET_CHARGE $UPSFLEET_AGENT_ID" >> ${out}`,
+    timeoutMs: 2_000,
+  };
+  const agent = new Agent(fx.settings, { logger: silentLogger(), random: () => 0 });
+  t.after(async () => {
+    await agent.stop();
+    await master.close();
+  });
+  agent.start();
+  await master.untilConnections(1);
+  master.send(welcome);
+  master.send({
+    type: 'state',
+    ups: 'su700',
+    vars: { 'ups.status': 'OB DISCHRG', 'battery.charge': '91' },
+    stale: false,
+    policy: { critical: false, reason: null, onBatterySince: 0, communicating: true },
+  });
+  master.send({ type: 'event', ups: 'su700', event: 'ONBATT', message: 'UPS su700 on battery' });
+  await master.until(() => existsSync(out) && readFileSync(out, 'utf8').includes('\n'), 'notify ran');
+  assert.equal(readFileSync(out, 'utf8'), 'ONBATT su700 OB DISCHRG 91 web-1\n');
+});
