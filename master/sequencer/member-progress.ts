@@ -1,0 +1,166 @@
+/**
+ * One member's way down within one step (or early group): pending -> ordered -> acked -> going-down ->
+ * down, or offline (not connected when ordered) and deadline (cut short). Confirmed down means, for an
+ * upsfleet agent, ack + going-down + its connection closed (or a dry-run going-down: "it would now be
+ * down"); for a stock NUT client, which cannot ack, its disconnect after the order. Each method returns
+ * whether it changed anything, so duplicates (an agent replaying after a reconnect) are harmless.
+ */
+
+import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
+import type { MemberKind } from '../fleet/registry.js';
+import type { DrillHookView, HookProgressView, MemberState, MemberView } from './sequence-view.js';
+
+export class MemberProgress {
+  state: MemberState = 'pending';
+  private order: OrderMsg | null = null;
+  private orderedAt: number | null = null;
+  private ackAt: number | null = null;
+  private goingDownAt: number | null = null;
+  private downAt: number | null = null;
+  private disconnectedAt: number | null = null;
+  private dryRun: boolean | null = null;
+  private hookFailures: number | null = null;
+  private reachedAtDeadline: MemberView['reachedAtDeadline'] = null;
+  private offlineAtStep = false;
+  private downEarly = false;
+  private readonly hooks = new Map<number, HookProgressView>();
+  private drillReport: DrillHookView[] | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly kind: MemberKind,
+    readonly group: string,
+    readonly orderId: string,
+  ) {}
+
+  get isDown(): boolean {
+    return this.state === 'down';
+  }
+
+  /** Down or cut short: nothing more is waited for. */
+  get isFinished(): boolean {
+    return this.state === 'down' || this.state === 'deadline';
+  }
+
+  /** The order to (re-)send: always the same message, orders are idempotent by id. */
+  get pendingOrder(): OrderMsg | null {
+    return this.isFinished ? null : this.order;
+  }
+
+  /** Confirmed down earlier by its early group: recorded, never ordered again. */
+  alreadyDown(at: number | null, now: number): void {
+    this.downEarly = true;
+    this.state = 'down';
+    this.downAt = at ?? now;
+  }
+
+  /**
+   * Recorded before the send, so that a reply arriving during the send finds it ordered. Returns
+   * whether this is the first delivery attempt that counts (for `undelivered`).
+   */
+  ordered(order: OrderMsg, now: number): boolean {
+    this.order = order;
+    const first = this.orderedAt === null;
+    this.orderedAt ??= now;
+    this.disconnectedAt = null;
+    if (this.state === 'pending' || this.state === 'offline') this.state = 'ordered';
+    return first;
+  }
+
+  /** The registry could not deliver it: the member is not connected. */
+  undelivered(first: boolean): void {
+    this.offlineAtStep = true;
+    if (first) this.orderedAt = null;
+    if (this.state === 'ordered') this.state = 'offline';
+  }
+
+  get downAtMs(): number | null {
+    return this.downAt;
+  }
+
+  ack(now: number): boolean {
+    if (this.kind !== 'agent' || this.isFinished || this.ackAt !== null) return false;
+    this.ackAt = now;
+    if (this.state === 'ordered' || this.state === 'offline') this.state = 'acked';
+    return true;
+  }
+
+  /** Returns 'down' when the going-down itself confirms (dry run). */
+  goingDown(dryRun: boolean, hookFailures: number, now: number): 'going-down' | 'down' | false {
+    if (this.kind !== 'agent' || this.isFinished || this.goingDownAt !== null) return false;
+    this.ackAt ??= now; // a going-down proves the order arrived even if the ack was lost
+    this.goingDownAt = now;
+    this.dryRun = dryRun;
+    this.hookFailures = hookFailures;
+    if (dryRun) {
+      this.markDown(now);
+      return 'down';
+    }
+    this.state = 'going-down';
+    return 'going-down';
+  }
+
+  /** Returns true when this close confirms it down. */
+  disconnected(now: number): boolean {
+    if (this.isFinished) return false;
+    // a stock NUT client cannot ack: its logout after seeing FSD is all it can say
+    const confirms = this.kind === 'nut' ? this.state === 'ordered' : this.state === 'going-down';
+    if (confirms) {
+      this.markDown(now);
+      return true;
+    }
+    this.disconnectedAt = now;
+    return false;
+  }
+
+  cutByDeadline(): boolean {
+    if (this.isFinished) return false;
+    this.reachedAtDeadline = this.state as MemberView['reachedAtDeadline'];
+    this.state = 'deadline';
+    return true;
+  }
+
+  progress(msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs'>, now: number): void {
+    this.hooks.set(msg.hook, {
+      hook: msg.hook,
+      of: msg.of,
+      name: msg.name,
+      status: msg.status,
+      durationMs: msg.durationMs ?? null,
+      at: now,
+    });
+  }
+
+  report(hooks: DrillHookView[]): void {
+    this.drillReport = hooks.map((h) => ({ ...h }));
+  }
+
+  view(): MemberView {
+    return {
+      id: this.id,
+      kind: this.kind,
+      group: this.group,
+      state: this.state,
+      orderId: this.orderId,
+      orderedAt: this.orderedAt,
+      ackAt: this.ackAt,
+      goingDownAt: this.goingDownAt,
+      downAt: this.downAt,
+      disconnectedAt: this.disconnectedAt,
+      dryRun: this.dryRun,
+      hookFailures: this.hookFailures,
+      cutShortByDeadline: this.state === 'deadline',
+      reachedAtDeadline: this.reachedAtDeadline,
+      offlineAtStep: this.offlineAtStep,
+      downEarly: this.downEarly,
+      hooks: [...this.hooks.values()].sort((a, b) => a.hook - b.hook),
+      drillReport: this.drillReport,
+    };
+  }
+
+  private markDown(now: number): void {
+    this.state = 'down';
+    this.downAt = now;
+    this.disconnectedAt = null;
+  }
+}

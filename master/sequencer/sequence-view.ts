@@ -1,0 +1,133 @@
+/**
+ * What the sequencer shows: the JSON-serialisable progress served by GET /status and the timeline
+ * entries the journal, the demo and the integration tests read. Types only.
+ */
+import type { MemberKind } from '../fleet/registry.js';
+
+export type MemberState = 'pending' | 'ordered' | 'acked' | 'going-down' | 'down' | 'offline' | 'deadline';
+
+export interface HookProgressView {
+  hook: number;
+  of: number;
+  name: string;
+  status: 'started' | 'ok' | 'failed' | 'skipped';
+  durationMs: number | null;
+  at: number;
+}
+
+export interface DrillHookView {
+  name: string;
+  status: string;
+  durationMs: number;
+}
+
+export interface MemberView {
+  id: string;
+  kind: MemberKind;
+  group: string;
+  state: MemberState;
+  orderId: string;
+  orderedAt: number | null;
+  ackAt: number | null;
+  goingDownAt: number | null;
+  downAt: number | null;
+  /** When its connection closed before it confirmed (it is then still waited for). */
+  disconnectedAt: number | null;
+  /** From its going-down: true when it only pretended to power off. */
+  dryRun: boolean | null;
+  hookFailures: number | null;
+  cutShortByDeadline: boolean;
+  /** What it had reached when the deadline cut it short. */
+  reachedAtDeadline: Exclude<MemberState, 'down' | 'deadline'> | null;
+  /** It was not connected when its order was due (it may have connected later). */
+  offlineAtStep: boolean;
+  /** Already confirmed down by its early group: not ordered again. */
+  downEarly: boolean;
+  hooks: HookProgressView[];
+  drillReport: DrillHookView[] | null;
+}
+
+export type StageState = 'waiting' | 'running' | 'settling' | 'done';
+export type StageEnd = 'confirmed' | 'deadline' | 'empty';
+
+export interface StepView {
+  /** 1-based step of the fleet sequence; null for an early group. */
+  index: number | null;
+  groups: string[];
+  state: StageState;
+  deadlineMs: number;
+  settleMs: number;
+  startedAt: number | null;
+  /** Epoch ms at which the step stops waiting. */
+  deadline: number | null;
+  endedAt: number | null;
+  endedBy: StageEnd | null;
+  members: MemberView[];
+}
+
+export interface EarlyGroupView extends StepView {
+  group: string;
+  runId: string | null;
+  reason: string | null;
+  drill: boolean;
+}
+
+export interface FinalStepView {
+  startedAt: number | null;
+  endedAt: number | null;
+  error: string | null;
+}
+
+export type SequenceState = 'idle' | 'running' | 'final' | 'done';
+
+export interface SequenceView {
+  state: SequenceState;
+  runId: string | null;
+  reason: string | null;
+  drill: boolean;
+  startedAt: number | null;
+  endedAt: number | null;
+  steps: StepView[];
+  early: EarlyGroupView[];
+  final: FinalStepView;
+  /** Acks, going-downs, progress with a wrong order id or from a member not being waited for. */
+  ignoredMessages: number;
+}
+
+export type TimelineKind =
+  | 'sequence-start'
+  | 'step-start'
+  | 'early-start'
+  | 'order'
+  | 'offline'
+  | 'resend'
+  | 'ack'
+  | 'progress'
+  | 'going-down'
+  | 'disconnected'
+  | 'down'
+  | 'deadline'
+  | 'step-end'
+  | 'early-end'
+  | 'final-start'
+  | 'final-end'
+  | 'done';
+
+export interface TimelineEntry {
+  ts: number;
+  kind: TimelineKind;
+  runId: string;
+  drill: boolean;
+  /** The fleet step; absent for early groups and run-wide entries. */
+  step?: number;
+  /** The early group, for early-group entries. */
+  early?: string;
+  memberId?: string;
+  orderId?: string;
+  endedBy?: StageEnd;
+  detail?: string;
+}
+
+export interface SequencerListener {
+  timeline?(entry: TimelineEntry): void;
+}

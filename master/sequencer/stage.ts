@@ -1,0 +1,301 @@
+/**
+ * One stage of a shutdown: a step of the fleet sequence, or an early group on its own. It orders every
+ * member of its groups, re-sends the same order to a member that (re)connects while it runs, and ends
+ * when every member is confirmed down (after the settle time) or at its deadline, whichever comes first;
+ * at the deadline every unconfirmed member is recorded as cut short, with what it had reached.
+ */
+import type { Clock, TimerHandle } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { envelop } from '../../shared/protocol/codec.js';
+import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
+import type { FleetRegistry, MemberInfo } from '../fleet/registry.js';
+import { MemberProgress } from './member-progress.js';
+import type { DrillHookView, StageEnd, StageState, StepView, TimelineEntry } from './sequence-view.js';
+
+export interface StageSpec {
+  /** 1-based step of the fleet sequence; null for an early group. */
+  index: number | null;
+  groups: string[];
+  deadlineMs: number;
+  settleMs: number;
+  /** The early group's name, for an early stage. */
+  early?: string;
+}
+
+export interface StageContext {
+  clock: Clock;
+  log: Logger;
+  registry: FleetRegistry;
+  runId: string;
+  reason: string;
+  drill: boolean;
+  emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'>): void;
+  /** When a member was already confirmed down by an early group, or undefined. */
+  downElsewhere(memberId: string): number | null | undefined;
+}
+
+export function waitingStepView(spec: StageSpec): StepView {
+  return {
+    index: spec.index,
+    groups: [...spec.groups],
+    state: 'waiting',
+    deadlineMs: spec.deadlineMs,
+    settleMs: spec.settleMs,
+    startedAt: null,
+    deadline: null,
+    endedAt: null,
+    endedBy: null,
+    members: [],
+  };
+}
+
+export class Stage {
+  state: StageState = 'waiting';
+  private readonly members = new Map<string, MemberProgress>();
+  private startedAt: number | null = null;
+  private deadline: number | null = null;
+  private endedAt: number | null = null;
+  private endedBy: StageEnd | null = null;
+  private timer: TimerHandle | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    readonly spec: StageSpec,
+    private readonly ctx: StageContext,
+    private readonly onEnd: (stage: Stage) => void,
+  ) {
+    this.log = ctx.log.child(spec.early !== undefined ? { early: spec.early } : { step: spec.index });
+  }
+
+  /** Still waiting for members (running) or for their machines to settle. */
+  get isActive(): boolean {
+    return this.state === 'running' || this.state === 'settling';
+  }
+
+  member(id: string): MemberProgress | undefined {
+    return this.members.get(id);
+  }
+
+  begin(): void {
+    if (this.state !== 'waiting') return;
+    const { clock, registry } = this.ctx;
+    const now = clock.now();
+    this.state = 'running';
+    this.startedAt = now;
+    this.deadline = now + this.spec.deadlineMs;
+    this.emit({ kind: this.spec.early !== undefined ? 'early-start' : 'step-start' });
+    const infos = this.spec.groups.flatMap((g) => registry.inGroup(g));
+    this.log.info(
+      {
+        groups: this.spec.groups,
+        members: infos.map((m) => m.id),
+        deadline: this.deadline,
+        reason: this.ctx.reason,
+      },
+      infos.length === 0 ? 'stage has no members' : 'stage starts: ordering its members down',
+    );
+    if (infos.length === 0) {
+      this.end('empty');
+      return;
+    }
+    for (const info of infos) this.add(info);
+    this.timer = clock.setTimer(this.spec.deadlineMs, () => this.onDeadline());
+    for (const m of [...this.members.values()]) if (this.state === 'running' && !m.isFinished) this.order(m);
+    this.checkComplete();
+  }
+
+  onConnected(info: MemberInfo): void {
+    if (this.state !== 'running') return;
+    const known = this.members.get(info.id);
+    if (known) {
+      const order = known.pendingOrder;
+      if (!order) return;
+      const first = known.ordered(order, this.ctx.clock.now());
+      if (this.ctx.registry.sendOrder(info.id, order)) {
+        this.log.info(
+          { memberId: info.id, orderId: order.orderId },
+          'member connected during its stage: order re-sent',
+        );
+        this.emit({ kind: 'resend', memberId: info.id, orderId: order.orderId });
+      } else known.undelivered(first);
+      return;
+    }
+    // a member of this stage's groups that was unknown when it began (e.g. a NUT client logging in)
+    if (!this.spec.groups.includes(info.group)) return;
+    const m = this.add(info);
+    if (!m.isFinished) this.order(m);
+    this.checkComplete();
+  }
+
+  onDisconnected(info: MemberInfo): void {
+    if (this.state !== 'running') return;
+    const m = this.members.get(info.id);
+    if (!m || m.isFinished) return;
+    const now = this.ctx.clock.now();
+    if (m.disconnected(now)) {
+      this.log.info(
+        { memberId: m.id, kind: m.kind },
+        'member confirmed down: connection closed after its order',
+      );
+      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'connection closed' });
+      this.checkComplete();
+      return;
+    }
+    if (m.state === 'offline' || m.state === 'pending') return;
+    this.log.warn(
+      { memberId: m.id, state: m.state },
+      'member disconnected before confirming: still waited for',
+    );
+    this.emit({ kind: 'disconnected', memberId: m.id, orderId: m.orderId, detail: m.state });
+  }
+
+  ack(m: MemberProgress): void {
+    if (!m.ack(this.ctx.clock.now())) return;
+    this.log.info({ memberId: m.id, orderId: m.orderId }, 'order acknowledged');
+    this.emit({ kind: 'ack', memberId: m.id, orderId: m.orderId });
+  }
+
+  goingDown(m: MemberProgress, dryRun: boolean, hookFailures: number): void {
+    const result = m.goingDown(dryRun, hookFailures, this.ctx.clock.now());
+    if (!result) return;
+    this.log.info({ memberId: m.id, orderId: m.orderId, dryRun, hookFailures }, 'member going down');
+    this.emit({
+      kind: 'going-down',
+      memberId: m.id,
+      orderId: m.orderId,
+      detail: dryRun ? 'dry-run' : 'real',
+    });
+    if (result === 'down') {
+      this.log.info({ memberId: m.id }, 'member confirmed down: dry-run going-down (it would now be down)');
+      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'dry-run' });
+      this.checkComplete();
+    }
+  }
+
+  progress(
+    m: MemberProgress,
+    msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs'>,
+  ): void {
+    m.progress(msg, this.ctx.clock.now());
+    this.emit({
+      kind: 'progress',
+      memberId: m.id,
+      orderId: m.orderId,
+      detail: `${msg.hook}/${msg.of} ${msg.name} ${msg.status}`,
+    });
+  }
+
+  report(m: MemberProgress, hooks: DrillHookView[]): void {
+    m.report(hooks);
+    this.log.info({ memberId: m.id, hooks: hooks.length }, 'drill report received');
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  view(): StepView {
+    return {
+      ...waitingStepView(this.spec),
+      state: this.state,
+      startedAt: this.startedAt,
+      deadline: this.deadline,
+      endedAt: this.endedAt,
+      endedBy: this.endedBy,
+      members: [...this.members.values()].map((m) => m.view()),
+    };
+  }
+
+  private add(info: MemberInfo): MemberProgress {
+    const m = new MemberProgress(info.id, info.kind, info.group, `${this.ctx.runId}:${info.id}`);
+    this.members.set(info.id, m);
+    const downAt = this.ctx.downElsewhere(info.id);
+    if (downAt !== undefined) {
+      m.alreadyDown(downAt, this.ctx.clock.now());
+      this.log.info({ memberId: info.id }, 'member already down with its early group: not ordered again');
+    }
+    return m;
+  }
+
+  private order(m: MemberProgress): void {
+    const { clock, registry, reason, drill } = this.ctx;
+    const order = envelop<OrderMsg>(
+      {
+        type: 'order',
+        orderId: m.orderId,
+        action: 'shutdown',
+        reason,
+        deadline: this.deadline!,
+        step: this.spec.index,
+        drill,
+      },
+      clock.now(),
+    );
+    const first = m.ordered(order, clock.now());
+    if (registry.sendOrder(m.id, order)) {
+      this.log.info({ memberId: m.id, kind: m.kind, orderId: m.orderId, drill }, 'order sent');
+      this.emit({ kind: 'order', memberId: m.id, orderId: m.orderId });
+      return;
+    }
+    m.undelivered(first);
+    this.log.warn(
+      { memberId: m.id, orderId: m.orderId },
+      'member offline at its stage: waiting for it to connect',
+    );
+    this.emit({ kind: 'offline', memberId: m.id, orderId: m.orderId });
+  }
+
+  private checkComplete(): void {
+    if (this.state !== 'running') return;
+    for (const m of this.members.values()) if (!m.isDown) return;
+    this.timer?.cancel();
+    this.timer = null;
+    this.log.info({ settleMs: this.spec.settleMs }, 'every member confirmed down');
+    if (this.spec.settleMs <= 0) {
+      this.end('confirmed');
+      return;
+    }
+    this.state = 'settling';
+    this.timer = this.ctx.clock.setTimer(this.spec.settleMs, () => {
+      this.timer = null;
+      this.end('confirmed');
+    });
+  }
+
+  private onDeadline(): void {
+    this.timer = null;
+    if (this.state !== 'running') return;
+    for (const m of this.members.values()) {
+      const reached = m.state;
+      if (!m.cutByDeadline()) continue;
+      this.log.warn(
+        { memberId: m.id, kind: m.kind, reached, orderId: m.orderId },
+        'deadline: member cut short, not confirmed down',
+      );
+      this.emit({ kind: 'deadline', memberId: m.id, orderId: m.orderId, detail: reached });
+    }
+    this.end('deadline');
+  }
+
+  private end(by: StageEnd): void {
+    this.timer?.cancel();
+    this.timer = null;
+    this.state = 'done';
+    this.endedAt = this.ctx.clock.now();
+    this.endedBy = by;
+    const log = { endedBy: by, durationMs: this.endedAt - (this.startedAt ?? this.endedAt) };
+    if (by === 'deadline') this.log.warn(log, 'stage ended by its deadline');
+    else this.log.info(log, 'stage ended');
+    this.emit({ kind: this.spec.early !== undefined ? 'early-end' : 'step-end', endedBy: by });
+    this.onEnd(this);
+  }
+
+  private emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill' | 'step' | 'early'>): void {
+    this.ctx.emit({
+      ...entry,
+      ...(this.spec.index !== null ? { step: this.spec.index } : {}),
+      ...(this.spec.early !== undefined ? { early: this.spec.early } : {}),
+    });
+  }
+}
