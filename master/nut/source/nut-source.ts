@@ -150,7 +150,8 @@ class NutSource implements Source {
       this.onBattery = hasStatus(vars['ups.status'], 'OB');
       delay = this.onBattery ? this.pollOnBatteryMs : this.pollMs;
       this.markComm(true, 'upsd answers again');
-      this.listener?.update(vars);
+      // upsd's placeholder before its driver's first data is not a state of the UPS
+      if (vars['ups.status']?.trim() !== 'WAIT') this.listener?.update(vars);
     } catch (err) {
       const code = nutErrorCode(err);
       if (code !== undefined && (COMM_ERRORS.has(code) || code === NutErr.UNKNOWN_UPS)) {
