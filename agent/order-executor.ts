@@ -38,6 +38,8 @@ export interface ShutdownRun {
   orderIds: Set<string>;
   drill: boolean;
   reason: string;
+  /** When the first order of this run arrived (epoch ms); null for a local-safety shutdown. */
+  orderReceivedAt: number | null;
   phase: 'queued' | 'hooks' | 'powering-off' | 'done';
   lastProgress: ProgressFields | null;
   goingDown: { dryRun: boolean; hookFailures: number } | null;
@@ -136,6 +138,7 @@ export class OrderExecutor {
       orderIds: new Set(orderId === null ? [] : [orderId]),
       drill,
       reason,
+      orderReceivedAt: orderId === null ? null : this.opts.clock.now(),
       phase: 'queued',
       lastProgress: null,
       goingDown: null,
@@ -218,6 +221,7 @@ export class OrderExecutor {
       logger: this.opts.logger,
       reason: run.reason,
       orderId: [...run.orderIds][0] ?? null,
+      orderReceivedAt: run.orderReceivedAt,
       id: this.opts.agentId,
       clock: this.opts.clock,
       ...(shutdown.dryRun ? {} : { onStarted: () => this.opts.onPowerOffStarted?.() }),

@@ -17,6 +17,7 @@ import { AgentServer } from './servers/agent-server.js';
 import { HttpServer } from './servers/http-server.js';
 import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
+import { NutServer } from './nut/server/nut-server.js';
 import type { Source } from './sources/source.js';
 import { StateHub } from './state/state-hub.js';
 import { VERSION } from '../shared/version.js';
@@ -48,6 +49,7 @@ export class Master {
   source!: Source;
   agentServer!: AgentServer;
   address: { host: string; port: number } | null = null;
+  nutAddress: { host: string; port: number } | null = null;
   private readonly stack: Stoppable[] = [];
   private readonly startedAt: number;
   private readonly eventCounts = new Map<PowerEvent, number>();
@@ -156,6 +158,22 @@ export class Master {
     this.stack.push(http, this.agentServer);
 
     this.source = this.deps.source ?? (await createSource(settings, clock, logger));
+    if (settings.nut) {
+      const nut = new NutServer({
+        config: settings.nut,
+        hub: this.hub,
+        registry: this.registry,
+        source: this.source,
+        clock,
+        logger: logger.child({ module: 'nut-server' }),
+        onFsd: (user, reason) => this.policy.forceShutdown(`FSD from NUT user ${user}: ${reason}`),
+        description: settings.ups.description,
+        version: VERSION,
+      });
+      this.nutAddress = await nut.start();
+      this.stack.push(nut);
+      logger.info({ address: this.nutAddress }, 'NUT server listening');
+    }
     await this.source.start({
       update: (vars) => this.hub.publishVars(vars),
       comm: (ok, reason) => this.hub.publishComm(ok, reason),
@@ -165,7 +183,13 @@ export class Master {
     const url = `ws://${this.address.host}:${this.address.port}/ws`;
     writeFileSync(
       join(settings.stateDir, 'master.json'),
-      JSON.stringify({ pid: process.pid, id: settings.id, url, http: `http://${this.address.host}:${this.address.port}` }),
+      JSON.stringify({
+        pid: process.pid,
+        id: settings.id,
+        url,
+        http: `http://${this.address.host}:${this.address.port}`,
+        ...(this.nutAddress ? { nut: `${this.nutAddress.host}:${this.nutAddress.port}` } : {}),
+      }),
     );
     this.journal.write({ kind: 'start', ts: clock.now(), id: settings.id, url, version: VERSION });
     logger.info({ url, ups: settings.ups.name, source: this.source.kind, steps: this.steps.length }, 'master ready');

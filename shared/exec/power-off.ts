@@ -25,6 +25,8 @@ export interface PowerOffOptions {
   /** Why we go down, for the log and the marker. */
   reason: string;
   orderId?: string | null;
+  /** When the order that led here arrived (epoch ms), recorded in the dry-run marker. */
+  orderReceivedAt?: number | null;
   /** Who goes down (agent id, or the master's id). */
   id: string;
   /** Called right after the power-off command started (the agent closes its socket then). */
@@ -42,6 +44,8 @@ export interface PowerOffMarker {
   id: string;
   reason: string;
   orderId: string | null;
+  /** When the order arrived (epoch ms): lets a drill or test prove the order of a fleet shutdown from markers alone. */
+  orderReceivedAt: number | null;
   /** The command a real run would have executed. */
   command: Command;
   dryRun: true;
@@ -103,6 +107,7 @@ export async function powerOff(opts: PowerOffOptions): Promise<PowerOffResult> {
       id: opts.id,
       reason: opts.reason,
       orderId,
+      orderReceivedAt: opts.orderReceivedAt ?? null,
       command: typeof opts.command === 'string' ? opts.command : [...opts.command],
       dryRun: true,
     };

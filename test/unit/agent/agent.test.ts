@@ -160,6 +160,8 @@ test('order: ack, progress, going-down (dry-run) in order, a marker, and no powe
   assert.equal(marker.id, 'web-1');
   assert.equal(marker.orderId, 'order-42');
   assert.equal(marker.reason, 'UPS su700 critical: OB LB');
+  assert.equal(typeof marker.orderReceivedAt, 'number');
+  assert.ok(marker.orderReceivedAt! <= marker.ts, 'the order arrived before the would-be power-off');
   assert.equal(existsSync(fx.forbidden), false, 'the power-off command never ran');
   assert.equal(readFileSync(fx.hookLog, 'utf8'), 'flush-db\n');
   // dry-run: the agent stays up and connected

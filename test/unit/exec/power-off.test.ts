@@ -22,6 +22,7 @@ test('dry-run logs first, writes the marker atomically, and never runs the comma
     logger,
     reason: 'fleet shutdown step 1',
     orderId: 'order-1',
+    orderReceivedAt: 1_699_999_999_000,
     id: 'web-1',
     clock,
   });
@@ -37,6 +38,7 @@ test('dry-run logs first, writes the marker atomically, and never runs the comma
     id: 'web-1',
     reason: 'fleet shutdown step 1',
     orderId: 'order-1',
+    orderReceivedAt: 1_699_999_999_000,
     command: ['sh', '-c', `touch ${forbidden}`],
     dryRun: true,
   });
