@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../../shared/clock.js';
-import type { NutSourceConfig } from '../../../shared/config/master-schema.js';
+import type { NutSourceConfigT } from '../../../shared/config/master-schema.js';
 import { parseDuration } from '../../../shared/duration.js';
 import { UpsfleetError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -15,7 +15,7 @@ import type { Source, SourceListener, WritableVariable } from '../../sources/sou
 import { NutClient, nutErrorCode } from '../client/nut-client.js';
 import { COMM_ERRORS, NutErr } from '../protocol/err-codes.js';
 
-export type NutSourceConfigT = import('@sinclair/typebox').Static<typeof NutSourceConfig>;
+export type { NutSourceConfigT };
 
 export const DEFAULT_NUT_POLL_MS = 2000;
 export const DEFAULT_NUT_POLL_ON_BATTERY_MS = 1000;
