@@ -96,7 +96,7 @@ export class Master {
       finalStep: (ctx) => runFinalStep(this, ctx),
     });
     this.stack.push(this.sequencer);
-    this.sequencer.subscribe({ timeline: (entry) => this.journal.write({ kind: 'sequence', ...entry }) });
+    this.sequencer.subscribe({ timeline: (entry) => this.journal.write({ ...entry, kind: 'sequence', event: entry.kind }) });
 
     this.agentServer = new AgentServer({
       masterId: settings.id,
@@ -111,7 +111,7 @@ export class Master {
       feedback: {
         ack: (id, msg) => this.sequencer.onAck(id, msg.orderId),
         progress: (id, msg) => this.sequencer.onProgress(id, msg),
-        goingDown: (id, msg) => this.sequencer.onGoingDown(id, msg.orderId, msg.dryRun),
+        goingDown: (id, msg) => this.sequencer.onGoingDown(id, msg.orderId, msg.dryRun, msg.hookFailures),
         drillReport: (id, msg) => this.sequencer.onDrillReport(id, msg),
       },
     });

@@ -6,7 +6,7 @@ ups.status: OL CHRG
 battery.charge: 100
 battery.runtime: 1800
 input.voltage: 230
-TIMER 60
+TIMER 100
 ups.status: OB DISCHRG
 input.voltage: 0
 battery.charge: 92

@@ -51,7 +51,15 @@ export interface RunningFleet {
   stop(): Promise<void>;
 }
 
-const CLI = fileURLToPath(new URL(`../main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
+/** The built CLI when there is one (fast start-up); the TypeScript sources through tsx otherwise. */
+function cliPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return fileURLToPath(new URL('../main.js', import.meta.url));
+  const built = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL('../main.ts', import.meta.url));
+}
+
+const CLI = cliPath();
 
 function spawnCli(args: string[], logFile: string): ChildProcess {
   const loader = CLI.endsWith('.ts') ? ['--import', 'tsx'] : [];
