@@ -56,6 +56,10 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
         ...(cfg.ignoreLowBattery !== undefined ? { ignoreLowBattery: cfg.ignoreLowBattery } : {}),
       });
     }
+    case 'nut': {
+      const { createNutSource } = await import('../nut/source/nut-source.js');
+      return createNutSource({ config: cfg, upsName, clock, logger: logger.child({ module: 'source' }) });
+    }
     default:
       throw new UpsfleetError('CONFIG_INVALID', `${settings.file}: /ups/source/type "${cfg.type}" is not available in this build`);
   }

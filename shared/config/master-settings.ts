@@ -109,9 +109,14 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
   const baseDir = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const stateDir = abs(c.master.stateDir ?? '.upsfleet-state');
-  const source = c.ups.source.type === 'simulated' && c.ups.source.timeline
-    ? { ...c.ups.source, timeline: abs(c.ups.source.timeline) }
-    : c.ups.source;
+  // file paths in the source section are relative to the config file
+  const src = c.ups.source;
+  const source =
+    src.type === 'simulated' && src.timeline
+      ? { ...src, timeline: abs(src.timeline) }
+      : src.type === 'nut' && src.ca
+        ? { ...src, ca: abs(src.ca) }
+        : src;
   return {
     file,
     baseDir,
