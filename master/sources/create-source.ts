@@ -61,6 +61,6 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
       return createNutSource({ config: cfg, upsName, clock, logger: logger.child({ module: 'source' }) });
     }
     default:
-      throw new UpsfleetError('CONFIG_INVALID', `${settings.file}: /ups/source/type "${cfg.type}" is not available in this build`);
+      throw new UpsfleetError('CONFIG_INVALID', `${settings.file}: /ups/source/type "${(cfg as { type: string }).type}" is not available in this build`);
   }
 }
