@@ -4,7 +4,7 @@
  * as children of the test on 127.0.0.1 and free ports, and killed (by their own pid) on stop.
  * upsmon's SHUTDOWNCMD only ever writes a timestamped marker file; notifications never reach `wall`.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import {
   accessSync,
   chmodSync,
@@ -60,6 +60,22 @@ export function nutMissing(
   const missing = which.filter((k) => !NUT_BIN[k]);
   if (missing.length === 0) return undefined;
   return `NUT programs not installed (${missing.join(', ')}): apt-get install nut-client nut-server to run the interop tests`;
+}
+
+const UNSHARE = '/usr/bin/unshare';
+let privateRunDir: boolean | undefined;
+
+/** Whether upsmon can get its own /run/nut (root, unshare, mount namespaces allowed here). */
+function privateRunDirWorks(): boolean {
+  if (privateRunDir === undefined) {
+    privateRunDir =
+      process.getuid?.() === 0 &&
+      existsSync(UNSHARE) &&
+      existsSync('/run/nut') &&
+      spawnSync(UNSHARE, ['-m', 'sh', '-c', 'mount --bind "$0" /run/nut', tmpdir()], { stdio: 'ignore' })
+        .status === 0;
+  }
+  return privateRunDir;
 }
 
 export function freePort(): Promise<number> {
@@ -296,7 +312,22 @@ export class NutSandbox {
         '',
       ].join('\n'),
     );
-    return this.spawn(`upsmon-${name}`, NUT_BIN.upsmon, ['-F', '-p', '-D']);
+    const args = ['-F', '-p', '-D'];
+    if (!privateRunDirWorks()) return this.spawn(`upsmon-${name}`, NUT_BIN.upsmon, args);
+    // upsmon (as root) keeps its pid file in /run/nut whatever NUT_ALTPIDPATH says, and refuses to start
+    // while another upsmon on this machine runs (another test file, another checkout's tests): give it
+    // a private /run/nut in its own mount namespace. unshare and sh exec, so the pid is upsmon's.
+    const runDir = join(this.dir, `${name}-run`);
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    return this.spawn(`upsmon-${name}`, UNSHARE, [
+      '-m',
+      'sh',
+      '-c',
+      'mount --bind "$0" /run/nut && exec "$@"',
+      runDir,
+      NUT_BIN.upsmon,
+      ...args,
+    ]);
   }
 
   /** Kills every process this sandbox started (each by its own pid) and removes the directory. */
