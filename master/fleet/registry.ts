@@ -23,6 +23,8 @@ export interface MemberInfo {
   version: string | null;
   dryRun: boolean;
   address: string | null;
+  /** A NUT client that closed its connection after it had seen FSD (epoch ms): it went down. */
+  leftAfterFsdAt?: number;
 }
 
 interface Member extends MemberInfo {
@@ -63,12 +65,13 @@ export class FleetRegistry {
     for (const l of this.listeners) l.connected?.(this.view(member));
   }
 
-  disconnect(id: string, channel: MemberChannel): void {
+  disconnect(id: string, channel: MemberChannel, leftAfterFsdAt?: number): void {
     const m = this.members.get(id);
     // a replaced connection's late close must not mark the new one offline
     if (!m || m.channel !== channel) return;
     m.connected = false;
     m.channel = null;
+    if (leftAfterFsdAt !== undefined) m.leftAfterFsdAt = leftAfterFsdAt;
     for (const l of this.listeners) l.disconnected?.(this.view(m));
   }
 
@@ -87,7 +90,9 @@ export class FleetRegistry {
   }
 
   all(): MemberInfo[] {
-    return [...this.members.values()].map((m) => this.view(m)).sort((a, b) => a.group.localeCompare(b.group) || a.id.localeCompare(b.id));
+    return [...this.members.values()]
+      .map((m) => this.view(m))
+      .sort((a, b) => a.group.localeCompare(b.group) || a.id.localeCompare(b.id));
   }
 
   /** Returns false when the member is not connected (the sequencer records it as offline). */

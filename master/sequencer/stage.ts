@@ -214,6 +214,11 @@ export class Stage {
     if (downAt !== undefined) {
       m.alreadyDown(downAt, this.ctx.clock.now());
       this.log.info({ memberId: info.id }, 'member already down with its early group: not ordered again');
+    } else if (info.kind === 'nut' && !info.connected && info.leftAfterFsdAt !== undefined) {
+      // a NUT client that saw the FSD latch (a primary's FSD) and left: down already, not waited for
+      m.alreadyDown(info.leftAfterFsdAt, this.ctx.clock.now());
+      this.log.info({ memberId: info.id }, 'NUT client already left after seeing FSD: confirmed down');
+      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'left after seeing FSD' });
     }
     return m;
   }

@@ -26,6 +26,14 @@ const skip = nutMissing(['upsmon', 'upsc']);
 
 type Entry = Record<string, unknown>;
 
+/**
+ * Plain ws:// and http:// on loopback: these tests are about NUT, and plain HTTP lets them read /status
+ * with fetch and `upsfleet status` (the launcher may default to TLS with a pinned certificate).
+ */
+function plain(spec: FleetSpec): FleetSpec {
+  return { ...spec, insecure: true } as FleetSpec;
+}
+
 /** The master's NUT listener, from the master.json it writes once it listens (port 0 picks a free one). */
 export function nutAddressOf(fleet: RunningFleet): string {
   const info = JSON.parse(readFileSync(join(fleet.dir, 'master', 'state', 'master.json'), 'utf8')) as {
@@ -117,7 +125,7 @@ describe('real upsmon with the real master process', { skip }, () => {
       },
     };
     try {
-      fleet = await launchFleet(spec);
+      fleet = await launchFleet(plain(spec));
       const nut = nutAddressOf(fleet);
       sb.startUpsmon('nas', {
         monitor: `ups@${nut}`,
@@ -228,7 +236,7 @@ describe('real upsmon with the real master process', { skip }, () => {
       },
     };
     try {
-      fleet = await launchFleet(spec);
+      fleet = await launchFleet(plain(spec));
       const f = fleet;
       sb.startUpsmon('boss', {
         monitor: `ups@${nutAddressOf(f)}`,
@@ -263,6 +271,23 @@ describe('real upsmon with the real master process', { skip }, () => {
       assert.match(out, /Critical UPS/);
       // then (no other NUT client logged in) the primary shuts its own host down: marker only
       await waitFor(() => sb.readMarker('boss').length > 0, 'the primary upsmon SHUTDOWNCMD marker', 20_000);
+      // it left after seeing FSD, before its own step (the implicit @secondaries step, the last before
+      // the master): that step counts it down at once instead of waiting its deadline for a gone client
+      await f.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 20_000);
+      const end = f.journal();
+      const bossDown = end.find(
+        (e) => e.kind === 'sequence' && e.event === 'down' && String(e.memberId).startsWith('nut:boss@'),
+      );
+      assert.ok(bossDown, 'the primary was never counted down');
+      assert.equal(bossDown.step, 2);
+      assert.equal(bossDown.detail, 'left after seeing FSD');
+      const step2End = end.find((e) => e.kind === 'sequence' && e.event === 'step-end' && e.step === 2);
+      assert.equal(step2End?.endedBy, 'confirmed');
+      const poweroff = end.find((e) => e.kind === 'master-poweroff')!;
+      assert.ok(
+        (poweroff.ts as number) - (journal[critical]!.ts as number) < 10_000,
+        'the master waited a deadline',
+      );
     } catch (err) {
       (err as Error).message += diagnostics(fleet, sb);
       throw err;

@@ -190,7 +190,9 @@ export class NutSession {
 
   private leaveFleet(): void {
     if (this.memberId && this.channel) {
-      this.ctx.registry.disconnect(this.memberId, this.channel);
+      // after seeing FSD (its order, or a primary's latch) leaving is going down, even before its step
+      const sawFsd = this.seesFsd() ? this.ctx.clock.now() : undefined;
+      this.ctx.registry.disconnect(this.memberId, this.channel, sawFsd);
       this.ctx.logger.info({ member: this.memberId }, 'NUT client left (logout or connection closed)');
     }
     this.channel = undefined;
