@@ -54,6 +54,7 @@ export class Agent {
     this.logger = (opts.logger ?? silentLogger()).child({ agentId: settings.id });
     this.connection = new MasterConnection({
       urls: settings.masterUrls,
+      tls: settings.masterTls,
       hello: {
         agentId: settings.id,
         group: settings.group,

@@ -5,6 +5,8 @@
  * silent for three ping intervals is treated as gone (a half-open TCP link would otherwise hide an
  * outage from the local safety policy).
  */
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { DEFAULT_PING_INTERVAL_MS } from '../shared/config/defaults.js';
@@ -17,6 +19,8 @@ import {
   MAX_MESSAGE_BYTES,
   type MasterMsg,
 } from '../shared/protocol/messages.js';
+import { UpsfleetError } from '../shared/errors.js';
+import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
 import { Backoff } from './backoff.js';
 
 /** Any constructor producing a ws-compatible client socket (ws itself by default). */
@@ -36,8 +40,20 @@ export interface DisconnectInfo {
   wasOpen: boolean;
 }
 
+export interface MasterTlsTrust {
+  /** Pinned `sha256:<hex>` certificate fingerprints: the master must present one of them. */
+  fingerprints: readonly string[];
+  /** PEM CA bundle the master's certificate must chain to (hostname checked). */
+  caPem?: string;
+}
+
 export interface MasterConnectionOptions {
-  urls: readonly string[];
+  /** The URLs to try in turn; a function for discovered masters (re-read on every attempt; may be empty). */
+  urls: readonly string[] | (() => readonly string[]);
+  /** How wss:// masters are verified; without pins or CA, the system CAs (never no verification). */
+  tls?: MasterTlsTrust;
+  /** A master presented a certificate that is not pinned (the connection was refused). */
+  onPinMismatch?: (url: string, presented: string) => void;
   hello: HelloFields;
   reconnect: { initialMs: number; maxMs: number };
   clock: Clock;
@@ -75,7 +91,7 @@ export class MasterConnection {
   private _connects = 0;
 
   constructor(private readonly opts: MasterConnectionOptions) {
-    if (opts.urls.length === 0) throw new Error('MasterConnection needs at least one URL');
+    if (Array.isArray(opts.urls) && opts.urls.length === 0) throw new Error('MasterConnection needs at least one URL');
     this.WS = opts.WebSocket ?? WebSocket;
     this.backoff = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
   }
@@ -100,7 +116,43 @@ export class MasterConnection {
   }
 
   get url(): string {
-    return this.opts.urls[this.urlIndex] ?? '';
+    const urls = this.urls();
+    return urls[this.urlIndex % Math.max(urls.length, 1)] ?? '';
+  }
+
+  private urls(): readonly string[] {
+    const u = this.opts.urls;
+    return typeof u === 'function' ? u() : u;
+  }
+
+  /** ws options for a wss:// URL: the CA, or no chain check but a pin check right after the TLS handshake. */
+  private tlsOptions(url: string): WebSocket.ClientOptions {
+    if (!url.startsWith('wss:')) return {};
+    const pins = this.opts.tls?.fingerprints ?? [];
+    const caPem = this.opts.tls?.caPem;
+    if (pins.length === 0) return caPem ? { ca: caPem } : {};
+    return {
+      ...(caPem ? { ca: caPem } : {}),
+      // with a pin and no CA, the self-signed chain is not checked: the pin is the check (like an SSH host key)
+      rejectUnauthorized: caPem !== undefined,
+      createConnection: (options: ConnectionOptions & { path?: string; host?: string }) => {
+        const o = { ...options, path: undefined } as ConnectionOptions;
+        if (!o.servername && o.servername !== '') o.servername = isIP(options.host ?? '') ? '' : options.host;
+        const socket: TLSSocket = tlsConnect(o);
+        socket.once('secureConnect', () => {
+          const presented = fingerprintOfDer(socket.getPeerCertificate(false).raw);
+          if (!pins.includes(presented)) {
+            socket.destroy(
+              new UpsfleetError('TLS_PIN_MISMATCH', "the master's certificate does not match the pinned fingerprint", {
+                presented,
+                pinned: [...pins],
+              }),
+            );
+          }
+        });
+        return socket;
+      },
+    } as WebSocket.ClientOptions;
   }
 
   start(): void {
@@ -159,10 +211,21 @@ export class MasterConnection {
     this.phase = 'connecting';
     const url = this.url;
     const log = this.opts.logger;
+    if (!url) {
+      // discovery has found no (trusted) master yet
+      this.phase = 'waiting';
+      const delay = this.backoff.next();
+      log.info({ retryInMs: delay }, 'no master found yet; waiting for discovery');
+      this.retryTimer = this.opts.clock.setTimer(delay, () => {
+        if (this.phase === 'waiting') this.connect();
+      });
+      return;
+    }
+    if (url.startsWith('ws:')) log.warn({ url }, 'plain ws:// (no TLS): acceptable on loopback only');
     log.debug({ url, attempt: this.backoff.attempts }, 'connecting to the master');
     let ws: WebSocket;
     try {
-      ws = new this.WS(url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+      ws = new this.WS(url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...this.tlsOptions(url) });
     } catch (err) {
       log.error({ err, url }, 'cannot connect to this master URL');
       this.scheduleReconnect({ url, code: 1006, reason: (err as Error).message, wasOpen: false });
@@ -222,6 +285,28 @@ export class MasterConnection {
 
     ws.on('error', (err: Error & { code?: string }) => {
       if (this.ws !== ws) return;
+      if (err instanceof UpsfleetError && err.code === 'TLS_PIN_MISMATCH') {
+        const presented = String(err.details.presented);
+        log.error(
+          {
+            url,
+            code: err.code,
+            presented,
+            pinned: err.details.pinned,
+            presentedOpenssl: fingerprintForHumans(presented),
+          },
+          `refusing the master at ${url}: its certificate ${presented} does not match the pinned master.fingerprint ${(err.details.pinned as string[]).join(', ')}`,
+        );
+        this.safely(() => this.opts.onPinMismatch?.(url, presented));
+        return;
+      }
+      if (url.startsWith('wss:') && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(err.code ?? '')) {
+        log.error(
+          { url, code: 'TLS_VERIFY_FAILED', tlsError: err.code, reason: err.message },
+          "the master's certificate did not verify; pin it with master.fingerprint (from `upsfleet keygen`) or give master.ca",
+        );
+        return;
+      }
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this._invalidMessages++;
         log.warn(
@@ -268,7 +353,7 @@ export class MasterConnection {
     }
     // a failed attempt or a refusal moves on to the next master; a dropped link retries the same one first
     if (!info.wasOpen || AUTH_CLOSE_CODES.has(info.code)) {
-      this.urlIndex = (this.urlIndex + 1) % this.opts.urls.length;
+      this.urlIndex = (this.urlIndex + 1) % Math.max(this.urls().length, 1);
     }
     if (!info.wasOpen) {
       log.info(

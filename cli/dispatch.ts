@@ -15,7 +15,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     summary: 'simulate set NAME VALUE   change a simulated UPS live (admin); simulate fsd [REASON]',
     load: async () => (await import('./commands/simulate.js')).simulateCommand,
   },
-  token: { summary: 'token new | hash TOKEN     make an agent/admin token and its hash', load: async () => (await import('./commands/token.js')).tokenCommand },
+  keygen: {
+    summary: 'keygen [-c FILE|--out DIR] [--name HOST] [--force]   master key + self-signed cert; prints the fingerprint',
+    load: async () => (await import('./commands/keygen.js')).keygenCommand,
+  },
+  init: { summary: 'init master -c FILE       keygen + empty tokens file, then the next steps', load: async () => (await import('./commands/init.js')).initCommand },
+  token: { summary: 'token add ID --group G | list | revoke ID [-c FILE]   per-agent tokens (new | hash TOKEN: for the config)', load: async () => (await import('./commands/token.js')).tokenCommand },
   probe: {
     summary: 'probe [--replay FILE [--json]] [--capture FILE]   list or read HID UPSes',
     load: async () => (await import('./commands/probe.js')).probeCommand,

@@ -15,6 +15,9 @@ import { Policy } from './policy/policy.js';
 import { Sequencer } from './sequencer/sequencer.js';
 import { AgentServer } from './servers/agent-server.js';
 import { HttpServer } from './servers/http-server.js';
+import { AddressGuard } from './servers/address-guard.js';
+import { TokenStore } from './auth/token-store.js';
+import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
 import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
 import { NutServer } from './nut/server/nut-server.js';
@@ -50,6 +53,10 @@ export class Master {
   agentServer!: AgentServer;
   address: { host: string; port: number } | null = null;
   nutAddress: { host: string; port: number } | null = null;
+  /** The certificate agents pin; null when serving plain on loopback. */
+  tls: TlsMaterial | null = null;
+  guard!: AddressGuard;
+  tokens!: TokenStore;
   private readonly stack: Stoppable[] = [];
   private readonly startedAt: number;
   private readonly eventCounts = new Map<PowerEvent, number>();
@@ -74,7 +81,27 @@ export class Master {
   async start(): Promise<{ host: string; port: number }> {
     const { settings, logger, clock } = this;
     mkdirSync(settings.stateDir, { recursive: true });
-    for (const a of settings.agents) this.registry.declare(a.id, 'agent', a.group);
+    this.tokens = new TokenStore(
+      settings.tokensFile,
+      { agents: settings.agents, admins: settings.admins },
+      (err) => logger.error({ err, file: settings.tokensFile }, 'cannot read the tokens file; keeping the last good one'),
+      (creds) => {
+        logger.info({ file: settings.tokensFile, agents: creds.agents.size, admins: creds.admins.length }, 'tokens file reloaded');
+        for (const a of creds.agents.values()) this.registry.declare(a.id, 'agent', a.group);
+        this.agentServer?.dropRevoked(creds);
+      },
+    );
+    for (const a of this.tokens.current().agents.values()) this.registry.declare(a.id, 'agent', a.group);
+    // a revoked agent is dropped within seconds even if nobody connects meanwhile
+    const tokenPoll = setInterval(() => this.tokens.current(), 2000);
+    tokenPoll.unref();
+    this.stack.push({ stop: () => clearInterval(tokenPoll) });
+    this.guard = new AddressGuard({
+      clock,
+      connectionsPerAddress: settings.limits.connectionsPerAddress,
+      authFailures: settings.limits.authFailures,
+      maxBackoffMs: settings.limits.maxBackoffMs,
+    });
 
     this.policy = new Policy({
       clock,
@@ -101,6 +128,11 @@ export class Master {
     this.agentServer = new AgentServer({
       masterId: settings.id,
       agents: settings.agents,
+      credentials: () => this.tokens.current(),
+      guard: this.guard,
+      handshakeTimeoutMs: settings.limits.handshakeTimeoutMs,
+      maxMessageBytes: settings.limits.maxMessageBytes,
+      maxClockSkewMs: settings.limits.maxClockSkewMs,
       registry: this.registry,
       clock,
       logger: logger.child({ module: 'agent-server' }),
@@ -141,12 +173,17 @@ export class Master {
     });
     this.policy.attach(this.hub);
 
+    this.tls = resolveTlsMaterial(settings, logger);
     const http = new HttpServer({
+      tls: this.tls,
+      guard: this.guard,
+      handshakeTimeoutMs: settings.limits.handshakeTimeoutMs,
       host: settings.listen.host,
       port: settings.listen.port,
       logger: logger.child({ module: 'http' }),
       agentServer: this.agentServer,
       admins: settings.admins,
+      credentials: () => this.tokens.current(),
       status: () => this.status(),
       admin: {
         simulate: async (name, value) => this.source.setVariable(name, value),
@@ -180,14 +217,17 @@ export class Master {
     });
     this.stack.push(this.source);
 
-    const url = `ws://${this.address.host}:${this.address.port}/ws`;
+    const secure = this.tls !== null;
+    const hostPort = this.address.host.includes(':') ? `[${this.address.host}]:${this.address.port}` : `${this.address.host}:${this.address.port}`;
+    const url = `${secure ? 'wss' : 'ws'}://${hostPort}/ws`;
     writeFileSync(
       join(settings.stateDir, 'master.json'),
       JSON.stringify({
         pid: process.pid,
         id: settings.id,
         url,
-        http: `http://${this.address.host}:${this.address.port}`,
+        http: `${secure ? 'https' : 'http'}://${hostPort}`,
+        ...(this.tls ? { fingerprint: this.tls.fingerprint } : {}),
         ...(this.nutAddress ? { nut: `${this.nutAddress.host}:${this.nutAddress.port}` } : {}),
       }),
     );
@@ -224,6 +264,8 @@ export class Master {
       sequence: this.sequencer.view(),
       events: Object.fromEntries(this.eventCounts),
       rejectedMessages: this.agentServer.rejections.toJSON(),
+      limits: this.guard.stats(),
+      tls: this.tls ? { fingerprint: this.tls.fingerprint } : null,
     };
   }
 }

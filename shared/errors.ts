@@ -19,10 +19,18 @@ export const ErrorCodes = {
   AUTH_FAILED: 'the token is wrong, unknown or revoked',
   AUTH_FORBIDDEN: 'the peer is authenticated but its role does not allow this',
   AUTH_TIMEOUT: 'the peer did not authenticate in time',
+  PROTO_REPLAY: 'a message id was already seen on this connection (replayed or duplicated)',
+  PROTO_STALE: 'a message timestamp is too old, too far in the future, or earlier than the previous one',
+  RATE_LIMITED: 'too many connections or failed authentications from one address; refused for a while',
+  TOKEN_UNKNOWN: 'no token with this id exists in the tokens file',
   // network / listeners
   LISTEN_INSECURE: 'a non-loopback listen address was configured without TLS',
   LISTEN_FAILED: 'a listener could not bind its address',
   MASTER_UNREACHABLE: 'no configured master answered',
+  TLS_MATERIAL: 'the TLS key or certificate cannot be read, parsed or do not belong together',
+  TLS_PIN_MISMATCH: "the master's certificate does not match the pinned fingerprint",
+  TLS_VERIFY_FAILED: "the master's certificate did not verify against the configured CA",
+  DISCOVERY_FAILED: 'mDNS/DNS-SD advertising or browsing failed',
   // sources
   SOURCE_TIMELINE: 'a simulated timeline file has a line that cannot be understood',
   SOURCE_LOST: 'the UPS source stopped answering',

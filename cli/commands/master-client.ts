@@ -1,4 +1,6 @@
 /** Talking to a master's HTTP API from the CLI. Accepts http(s)://host:port or the ws(s)://host:port/ws URL agents use. */
+import { normalizeFingerprint } from '../../shared/tls/fingerprint.js';
+import { pinnedRequest } from '../../shared/tls/pinned-request.js';
 import type { CommandIo } from './command.js';
 import { ExitCodes } from './command.js';
 
@@ -8,27 +10,33 @@ export function httpBase(url: string): string {
   return `${protocol}//${u.host}`;
 }
 
+/** The master's pinned fingerprint for https:// URLs: UPSFLEET_FINGERPRINT (else the system CAs verify). */
+export function cliFingerprints(): string[] {
+  const fp = normalizeFingerprint(process.env.UPSFLEET_FINGERPRINT ?? '');
+  return fp ? [fp] : [];
+}
+
 export async function getStatus(url: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`${httpBase(url)}/status`, { signal: AbortSignal.timeout(5000) });
-  if (!res.ok) throw new Error(`${httpBase(url)}/status answered ${res.status}`);
-  return (await res.json()) as Record<string, unknown>;
+  const res = await pinnedRequest(`${httpBase(url)}/status`, { fingerprints: cliFingerprints() });
+  if (res.status !== 200) throw new Error(`${httpBase(url)}/status answered ${res.status}`);
+  return JSON.parse(res.text) as Record<string, unknown>;
 }
 
 export async function postAdmin(url: string, path: string, token: string, body: unknown, io: CommandIo): Promise<number> {
-  let res: Response;
+  let res: { status: number; text: string };
   try {
-    res = await fetch(`${httpBase(url)}${path}`, {
+    res = await pinnedRequest(`${httpBase(url)}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
+      fingerprints: cliFingerprints(),
     });
   } catch (err) {
     io.stderr(`cannot reach the master at ${httpBase(url)}: ${(err as Error).message}\n`);
     return ExitCodes.UNREACHABLE;
   }
-  const text = await res.text();
-  if (!res.ok) {
+  const text = res.text;
+  if (res.status < 200 || res.status > 299) {
     io.stderr(`master refused (${res.status}): ${text}\n`);
     return res.status === 401 ? ExitCodes.PERMISSION : ExitCodes.FAILURE;
   }

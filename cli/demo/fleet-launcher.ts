@@ -8,6 +8,8 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateToken, hashToken } from '../../shared/auth/token.js';
+import { pinnedRequest } from '../../shared/tls/pinned-request.js';
+import { keygen } from '../commands/keygen.js';
 
 export interface FleetGroupSpec {
   name: string;
@@ -27,6 +29,8 @@ export interface FleetSpec {
   deadtime?: string;
   /** Extra master config, merged at the top level (YAML objects as JS). */
   masterExtra?: Record<string, unknown>;
+  /** Plain ws:// on loopback instead of the default TLS with the fingerprint pinned by every agent. */
+  insecure?: boolean;
   logLevel?: string;
 }
 
@@ -43,6 +47,10 @@ export interface RunningFleet {
   httpUrl: string;
   wsUrl: string;
   adminToken: string;
+  /** The master's certificate fingerprint the agents pin (null when insecure). */
+  fingerprint: string | null;
+  /** GET a path of the master's HTTP(S) API, with the pin checked. */
+  getJson<T = Record<string, unknown>>(path: string): Promise<T>;
   master: ChildProcess;
   agents: FleetAgent[];
   journal(): Array<Record<string, unknown>>;
@@ -105,8 +113,25 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   for (const g of spec.groups) for (const id of g.agents) agentTokens.set(id, generateToken());
 
   writeFileSync(join(dir, 'master', 'outage.seq'), spec.timeline);
+  // TLS by default, as on a real fleet: the master's key and certificate where it looks for them, pinned by every agent
+  const fingerprint = spec.insecure
+    ? null
+    : keygen({
+        certFile: join(dir, 'master', 'state', 'tls', 'master.crt'),
+        keyFile: join(dir, 'master', 'state', 'tls', 'master.key'),
+        names: [],
+        commonName: 'upsfleet master (demo)',
+        force: true,
+      }).fingerprint;
   const masterConfig = {
-    master: { id: 'master', listen: '127.0.0.1:0', stateDir: 'state', pingInterval: '2s' },
+    master: {
+      id: 'master',
+      listen: '127.0.0.1:0',
+      stateDir: 'state',
+      pingInterval: '2s',
+      mdns: false,
+      ...(spec.insecure ? { tls: { insecure: true } } : {}),
+    },
     ups: { name: 'ups', description: 'demo UPS', source: { type: 'simulated', timeline: 'outage.seq', speed: spec.speed ?? 1 } },
     policy: { debounce: spec.debounce ?? '1s', deadtime: spec.deadtime ?? '15s' },
     sequence: spec.sequence,
@@ -135,7 +160,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
         config,
         yamlOf({
           agent: { id, group: g.name, token: agentTokens.get(id), stateDir: join(dir, 'agents', `${id}.state`) },
-          master: { urls: [info.url] },
+          master: { urls: [info.url], ...(fingerprint ? { fingerprint } : {}) },
           reconnect: { initial: '200ms', max: '2s' },
           shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
           hooks: g.hooks ?? [],
@@ -152,6 +177,12 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
     httpUrl: info.http,
     wsUrl: info.url,
     adminToken,
+    fingerprint,
+    getJson: async <T>(path: string) => {
+      const res = await pinnedRequest(`${info.http}${path}`, { fingerprints: fingerprint ? [fingerprint] : [] });
+      if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
+      return JSON.parse(res.text) as T;
+    },
     master,
     agents,
     journal: () => readJsonLines(journalFile),
@@ -180,7 +211,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
 export async function waitForAgents(fleet: RunningFleet, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${fleet.httpUrl}/status`).then((r) => r.json() as Promise<{ agents: Array<{ connected: boolean }> }>);
+    const res = await fleet.getJson<{ agents: Array<{ connected: boolean }> }>('/status');
     if (res.agents.filter((a) => a.connected).length >= fleet.agents.length) return;
     for (const a of fleet.agents) {
       if (a.process.exitCode !== null) throw new Error(`agent ${a.id} exited with ${a.process.exitCode}; see ${fleet.dir}/logs/${a.id}.log`);

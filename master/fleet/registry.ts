@@ -75,6 +75,16 @@ export class FleetRegistry {
     for (const l of this.listeners) l.disconnected?.(this.view(m));
   }
 
+  /**
+   * Forgets a disconnected member that was never declared in advance (a NUT client that left without being
+   * ordered): its id carries its source port, so a reconnect registers anew and the old entry would
+   * otherwise sit "offline" at its step until the deadline.
+   */
+  forget(id: string): void {
+    const m = this.members.get(id);
+    if (m && !m.connected) this.members.delete(id);
+  }
+
   touch(id: string, now: number): void {
     const m = this.members.get(id);
     if (m) m.lastSeen = now;

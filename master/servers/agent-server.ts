@@ -26,6 +26,9 @@ import type { PowerEvent } from '../../shared/nut/events.js';
 import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
 import type { HubSnapshot } from '../state/state-hub.js';
 import { RejectionCounters } from './protocol-counters.js';
+import { ReplayGuard } from '../../shared/protocol/replay-guard.js';
+import type { Credentials } from '../auth/token-store.js';
+import { type AddressGuard, normalizeIp } from './address-guard.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
 export interface OrderFeedback {
@@ -43,6 +46,14 @@ export interface AgentServerOptions {
   logger: Logger;
   pingIntervalMs: number;
   handshakeTimeoutMs?: number;
+  /** The live credentials (tokens file merged with the config); default: `agents` above. */
+  credentials?: () => Credentials;
+  /** Per-address failed-auth backoff (the same guard as the listener's). */
+  guard?: AddressGuard;
+  /** Largest inbound message (default MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
+  /** How far an inbound message's ts may be from the master's clock (default 5 min). */
+  maxClockSkewMs?: number;
   /** Current UPS snapshot and policy view, for the snapshot sent on connect. */
   snapshot: () => { hub: HubSnapshot; policy: PolicyViewT };
   /** The step (1-based) of a group in the fleet sequence, or null for an early group. */
@@ -54,6 +65,10 @@ export interface AgentServerOptions {
 interface Session {
   ws: WebSocket;
   address: string;
+  ip: string;
+  replay: ReplayGuard;
+  /** The group the token granted at hello. */
+  channelGroup: string | null;
   agentId: string | null;
   channel: MemberChannel | null;
   handshakeTimer: TimerHandle | null;
@@ -70,13 +85,31 @@ export class AgentServer {
 
   constructor(private readonly opts: AgentServerOptions) {
     // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES * 4, clientTracking: false });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.maxBytes * 4, clientTracking: false });
     this.agentsById = new Map(opts.agents.map((a) => [a.id, a]));
   }
 
   /** Called by the HTTP server for an upgrade request on /ws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  private get maxBytes(): number {
+    return this.opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  }
+
+  private lookup(id: string): { id: string; group: string; tokenHash: string } | undefined {
+    return this.opts.credentials ? this.opts.credentials().agents.get(id) : this.agentsById.get(id);
+  }
+
+  /** Closes connections whose token was revoked or whose group changed (after a tokens-file reload). */
+  dropRevoked(creds: Credentials): void {
+    for (const s of this.byAgent.values()) {
+      const entry = creds.agents.get(s.agentId!);
+      if (!entry || entry.group !== s.channelGroup) {
+        this.reject(s, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `token of agent "${s.agentId}" revoked or changed`);
+      }
+    }
   }
 
   connectedCount(): number {
@@ -120,6 +153,9 @@ export class AgentServer {
     const session: Session = {
       ws,
       address,
+      ip: normalizeIp(req.socket.remoteAddress),
+      replay: new ReplayGuard({ maxSkewMs: this.opts.maxClockSkewMs ?? 300_000 }),
+      channelGroup: null,
       agentId: null,
       channel: null,
       handshakeTimer: null,
@@ -150,12 +186,21 @@ export class AgentServer {
       this.reject(session, 'PROTO_MALFORMED', CloseCodes.MALFORMED, 'binary frames are not part of the protocol');
       return;
     }
-    const decoded = decodeAgentMessage(raw);
+    const decoded = decodeAgentMessage(raw, this.maxBytes);
     if (!decoded.ok) {
       this.reject(session, decoded.code, decoded.closeCode, decoded.reason);
       return;
     }
     const msg = decoded.msg;
+    if (session.agentId === null && msg.type !== 'hello') {
+      this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, `${msg.type} before hello`);
+      return;
+    }
+    const fresh = session.replay.check(msg, this.opts.clock.now());
+    if (!fresh.ok) {
+      this.reject(session, fresh.code, fresh.code === 'PROTO_REPLAY' ? CloseCodes.REPLAY : CloseCodes.STALE, fresh.reason);
+      return;
+    }
     session.missedPings = 0;
     if (session.agentId === null) {
       if (msg.type !== 'hello') {
@@ -188,10 +233,12 @@ export class AgentServer {
   }
 
   private onHello(session: Session, msg: Extract<AgentMsg, { type: 'hello' }>): void {
-    const entry = this.agentsById.get(msg.agentId);
+    const entry = this.lookup(msg.agentId);
     // verify even for unknown ids, so timing does not tell which ids exist
     const tokenOk = verifyToken(msg.token, entry?.tokenHash ?? 'sha256:'.padEnd(71, '0'));
     if (!entry || !tokenOk) {
+      const backoffMs = this.opts.guard?.authFailed(session.ip) ?? 0;
+      if (backoffMs > 0) this.opts.logger.warn({ ip: session.ip, backoffMs, code: 'RATE_LIMITED' }, 'repeated failed authentications: refusing this address for a while');
       this.reject(session, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `agent "${msg.agentId}" not authenticated`);
       return;
     }
@@ -206,6 +253,9 @@ export class AgentServer {
     }
     session.handshakeTimer?.cancel();
     session.handshakeTimer = null;
+    this.opts.guard?.authSucceeded(session.ip);
+    session.channelGroup = entry.group;
+    if (!this.opts.registry.get(entry.id)) this.opts.registry.declare(entry.id, 'agent', entry.group);
     const previous = this.byAgent.get(entry.id);
     if (previous && previous !== session) {
       this.opts.logger.info({ agentId: entry.id, address: session.address }, 'agent reconnected; closing its old connection');

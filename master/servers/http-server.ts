@@ -3,11 +3,15 @@
  * Plain HTTP is only allowed on loopback; any other address is refused at start (TLS comes with trust).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { verifyToken } from '../../shared/auth/token.js';
+import { systemClock } from '../../shared/clock.js';
 import { UpsfleetError } from '../../shared/errors.js';
 import type { AgentServer } from './agent-server.js';
+import { AddressGuard, normalizeIp } from './address-guard.js';
+import { FrontDoor } from './front-door.js';
 import { isLoopbackHost } from './loopback.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -29,28 +33,45 @@ export interface HttpServerOptions {
   admins: ReadonlyArray<{ name: string; tokenHash: string }>;
   status: () => unknown;
   admin: AdminApi;
+  /** Serve HTTPS/WSS with this key and certificate; null/undefined: plain, loopback only. */
+  tls?: { keyPem: string; certPem: string } | null;
+  /** Live admin tokens (tokens file + config); default `admins`. */
+  credentials?: () => { admins: ReadonlyArray<{ name: string; tokenHash: string }> };
+  /** Per-address connection and failed-auth limits (shared with the agent server). */
+  guard?: AddressGuard;
+  /** TLS handshake deadline (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
 
 export class HttpServer {
   private server: Server | null = null;
+  private front: FrontDoor | null = null;
 
   constructor(private readonly opts: HttpServerOptions) {}
 
   async start(): Promise<{ host: string; port: number }> {
     const { host, port, logger } = this.opts;
-    if (!isLoopbackHost(host)) {
+    const tls = this.opts.tls ?? null;
+    if (!tls && !isLoopbackHost(host)) {
       throw new UpsfleetError(
         'LISTEN_INSECURE',
         `master.listen ${host}:${port} is not a loopback address and TLS is not configured; listen on 127.0.0.1 or configure TLS`,
         { host, port },
       );
     }
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.route(req, res).catch((err: unknown) => {
         logger.error({ err, url: req.url }, 'HTTP handler failed');
         if (!res.headersSent) this.json(res, 500, { error: 'internal error' });
       });
-    });
+    };
+    const server: Server = tls
+      ? createHttpsServer({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2', handshakeTimeout: this.opts.handshakeTimeoutMs ?? 10_000 }, handler)
+      : createServer(handler);
+    if (tls) server.on('tlsClientError', (err, socket) => logger.debug({ err: err.message, ip: normalizeIp(socket.remoteAddress) }, 'TLS handshake failed'));
+    const guard =
+      this.opts.guard ?? new AddressGuard({ clock: systemClock, connectionsPerAddress: 64, authFailures: 10, maxBackoffMs: 60_000 });
+    const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger });
     server.on('upgrade', (req, socket, head) => {
       if (new URL(req.url ?? '/', 'http://x').pathname === '/ws') {
         this.opts.agentServer.handleUpgrade(req, socket, head);
@@ -61,22 +82,25 @@ export class HttpServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 15_000;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
+      front.server.once('error', (err) =>
         reject(new UpsfleetError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, { host, port }, { cause: err })),
       );
-      server.listen(port, host, () => resolve());
+      front.server.listen(port, host, () => resolve());
     });
     this.server = server;
-    const addr = server.address() as AddressInfo;
+    this.front = front;
+    const addr = front.server.address() as AddressInfo;
     return { host: addr.address, port: addr.port };
   }
 
   async stop(): Promise<void> {
     const server = this.server;
+    const front = this.front;
     this.server = null;
+    this.front = null;
     if (!server) return;
     server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => (front ? front.server.close(() => resolve()) : resolve()));
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -92,6 +116,7 @@ export class HttpServer {
     if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
       const admin = this.authenticateAdmin(req);
       if (!admin) {
+        this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress));
         this.json(res, 401, { error: 'admin token required (Authorization: Bearer <token>)', code: 'AUTH_FAILED' });
         return;
       }
@@ -135,7 +160,8 @@ export class HttpServer {
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) return null;
-    const admin = this.opts.admins.find((a) => verifyToken(m[1]!, a.tokenHash));
+    const admins = this.opts.credentials ? this.opts.credentials().admins : this.opts.admins;
+    const admin = admins.find((a) => verifyToken(m[1]!, a.tokenHash));
     return admin?.name ?? null;
   }
 

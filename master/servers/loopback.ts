@@ -1,10 +1,2 @@
 /** Whether a listen host is loopback-only: plain ws/http is allowed there until TLS is configured. */
-import { isIP } from 'node:net';
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1';
-  return false;
-}
+export { isLoopbackHost } from '../../shared/net/loopback.js';

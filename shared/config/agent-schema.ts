@@ -17,8 +17,16 @@ export const AgentConfigSchema = Type.Object(
     ),
     master: Type.Object(
       {
-        /** ws:// or wss:// URLs of the master(s), tried in turn. */
-        urls: Type.Array(Type.String({ pattern: '^wss?://' }), { minItems: 1 }),
+        /** wss:// URLs of the master(s), tried in turn (ws:// only to a loopback address). Or `auto`. */
+        urls: Type.Optional(Type.Array(Type.String({ pattern: '^wss?://' }), { minItems: 1 })),
+        /** Find the master over mDNS/DNS-SD (`_upsfleet._tcp`); connect only if its certificate matches the pin. */
+        auto: Type.Optional(Type.Boolean()),
+        /** SHA-256 fingerprint(s) of the master's certificate, as `upsfleet keygen` prints it (a list during a key rotation). */
+        fingerprint: Type.Optional(
+          Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 8 })]),
+        ),
+        /** PEM CA bundle that must have signed the master's certificate (instead of, or with, a fingerprint). */
+        ca: Type.Optional(Type.String({ minLength: 1 })),
       },
       { additionalProperties: false },
     ),

@@ -7,6 +7,22 @@ import { type AgentConfigFile, AgentConfigSchema } from './agent-schema.js';
 import { DEFAULT_DEADTIME_MS, DEFAULT_NOTIFY_TIMEOUT_MS, defaultPowerOffCommand } from './defaults.js';
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { commandArgv, type HookSpec, resolveHooks } from './resolved.js';
+import { isLoopbackHost } from '../net/loopback.js';
+import { normalizeFingerprint } from '../tls/fingerprint.js';
+import type { WebhookSpec } from '../exec/webhook.js';
+import { resolveWebhooks } from './webhooks.js';
+
+function resolveMasterTls(m: AgentConfigFile['master'], abs: (p: string) => string, file: string): AgentSettings['masterTls'] {
+  const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
+  const fingerprints = pins.map((p) => normalizeFingerprint(p)).filter((p): p is string => p !== null);
+  if (m.ca === undefined) return { fingerprints };
+  const caFile = abs(m.ca);
+  try {
+    return { fingerprints, caPem: readFileSync(caFile, 'utf8'), caFile };
+  } catch (err) {
+    throw new UpsfleetError('CONFIG_NOT_FOUND', `${file}: /master/ca: cannot read ${caFile} (${(err as Error).message})`);
+  }
+}
 
 export interface AgentSettings {
   file: string;
@@ -14,7 +30,12 @@ export interface AgentSettings {
   group: string;
   token: string;
   stateDir: string;
+  /** Empty when `masterAuto`. */
   masterUrls: string[];
+  /** Discover the master over mDNS. */
+  masterAuto: boolean;
+  /** How the master's certificate is verified: pinned fingerprints and/or a CA (PEM); neither: the system CAs. */
+  masterTls: { fingerprints: string[]; caPem?: string; caFile?: string };
   deadtimeMs: number;
   reconnect: { initialMs: number; maxMs: number };
   shutdown: { command: string | string[]; dryRun: boolean; marker: string };
@@ -31,8 +52,40 @@ const consistency: ExtraCheck<AgentConfigFile> = (c) => {
   if (a.token !== undefined && a.tokenFile !== undefined) {
     return [{ path: '/agent/tokenFile', message: 'give either token or tokenFile, not both' }];
   }
-  return [];
+  return masterProblems(c.master);
 };
+
+function masterProblems(m: AgentConfigFile['master']): Array<{ path: string; message: string }> {
+  const problems: Array<{ path: string; message: string }> = [];
+  if ((m.urls === undefined) === (m.auto !== true)) {
+    problems.push({ path: '/master', message: 'give either urls (a list) or auto: true (mDNS discovery)' });
+  }
+  const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
+  pins.forEach((p, i) => {
+    if (normalizeFingerprint(p) === null) {
+      problems.push({ path: `/master/fingerprint${typeof m.fingerprint === 'string' ? '' : `/${i}`}`, message: 'not a SHA-256 fingerprint (sha256:<64 hex>, as upsfleet keygen prints it)' });
+    }
+  });
+  if (m.auto && pins.length === 0 && m.ca === undefined) {
+    problems.push({ path: '/master/auto', message: 'discovery needs master.fingerprint (or master.ca): mDNS only finds addresses, the pin decides whom to trust' });
+  }
+  (m.urls ?? []).forEach((u, i) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      problems.push({ path: `/master/urls/${i}`, message: 'not a URL' });
+      return;
+    }
+    if (parsed.protocol === 'ws:' && !isLoopbackHost(parsed.hostname)) {
+      problems.push({ path: `/master/urls/${i}`, message: 'plain ws:// is allowed to a loopback address only; use wss:// and pin master.fingerprint' });
+    }
+    if (parsed.protocol === 'ws:' && (pins.length > 0 || m.ca !== undefined)) {
+      problems.push({ path: `/master/urls/${i}`, message: 'a fingerprint or CA is given but this URL is plain ws://; use wss://' });
+    }
+  });
+  return problems;
+}
 
 export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSettings {
   const baseDir = dirname(resolve(file));
@@ -53,7 +106,9 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
     group: c.agent.group,
     token: token ?? '',
     stateDir,
-    masterUrls: [...c.master.urls],
+    masterUrls: [...(c.master.urls ?? [])],
+    masterAuto: c.master.auto === true,
+    masterTls: resolveMasterTls(c.master, abs, file),
     deadtimeMs: c.deadtime === undefined ? DEFAULT_DEADTIME_MS : parseDuration(c.deadtime),
     reconnect: {
       initialMs: c.reconnect?.initial === undefined ? 500 : parseDuration(c.reconnect.initial),

@@ -94,6 +94,35 @@ export const AgentEntry = Type.Object(
   { additionalProperties: false },
 );
 
+export const MasterTls = Type.Object(
+  {
+    /** PEM certificate (chain) and key, e.g. from your own CA; relative to the config file. */
+    cert: Type.Optional(Type.String({ minLength: 1 })),
+    key: Type.Optional(Type.String({ minLength: 1 })),
+    /** Plain HTTP/WS on purpose: allowed only when listen is a loopback address; logs a warning. */
+    insecure: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const MasterLimits = Type.Object(
+  {
+    /** An agent must say hello this soon after connecting (TLS handshake included). */
+    handshakeTimeout: Type.Optional(Duration),
+    /** Largest inbound message in bytes. */
+    maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576 })),
+    /** Open connections allowed from one IP address. */
+    connectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Failed authentications from one IP before it is refused, with doubling backoff. */
+    authFailures: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Longest refusal of an address after repeated failed authentications. */
+    maxBackoff: Type.Optional(Duration),
+    /** How far a message's ts may be from the master's clock. */
+    maxClockSkew: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
 export const AdminEntry = Type.Object({ name: Name, tokenHash: TokenHash }, { additionalProperties: false });
 
 export const MasterConfigSchema = Type.Object(
@@ -106,6 +135,13 @@ export const MasterConfigSchema = Type.Object(
         /** Where the master writes its journal and the chosen port (for tests/demos). */
         stateDir: Type.Optional(Type.String({ minLength: 1 })),
         pingInterval: Type.Optional(Duration),
+        /** TLS for HTTP, the agent WebSocket and NUT STARTTLS (default: <stateDir>/tls/master.{crt,key} from `upsfleet keygen`). */
+        tls: Type.Optional(MasterTls),
+        /** Per-agent and admin tokens managed by `upsfleet token add/revoke` (default <stateDir>/tokens.json); re-read when it changes. */
+        tokensFile: Type.Optional(Type.String({ minLength: 1 })),
+        limits: Type.Optional(MasterLimits),
+        /** Advertise `_upsfleet._tcp` (and `_nut._tcp` with the NUT server) over mDNS/DNS-SD; default true when TLS is on. */
+        mdns: Type.Optional(Type.Boolean()),
       },
       { additionalProperties: false },
     ),

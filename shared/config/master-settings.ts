@@ -15,6 +15,7 @@ import {
   defaultPowerOffCommand,
 } from './defaults.js';
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
 
 export interface StepSpec {
@@ -56,6 +57,35 @@ export interface MasterSettings {
   log: { level: string; file?: string };
   /** The `nut:` section as written (the NUT server resolves it); undefined when the NUT server is off. */
   nut: NutServerConfigT | undefined;
+  /** TLS files (absolute); `explicit` when the config named them (then they must exist). */
+  tls: { certFile: string; keyFile: string; explicit: boolean; insecure: boolean };
+  tokensFile: string;
+  limits: LimitsSpec;
+  /** undefined: advertise when TLS is on. */
+  mdns: boolean | undefined;
+}
+
+export interface LimitsSpec {
+  handshakeTimeoutMs: number;
+  maxMessageBytes: number;
+  connectionsPerAddress: number;
+  authFailures: number;
+  maxBackoffMs: number;
+  maxClockSkewMs: number;
+}
+
+export const DEFAULT_LIMITS: LimitsSpec = {
+  handshakeTimeoutMs: 10_000,
+  maxMessageBytes: 64 * 1024,
+  connectionsPerAddress: 16,
+  authFailures: 5,
+  maxBackoffMs: 300_000,
+  maxClockSkewMs: 300_000,
+};
+
+/** Where `upsfleet keygen` writes and the master looks when `master.tls` names no files. */
+export function defaultTlsFiles(stateDir: string): { certFile: string; keyFile: string } {
+  return { certFile: resolve(stateDir, 'tls', 'master.crt'), keyFile: resolve(stateDir, 'tls', 'master.key') };
 }
 
 const consistency: ExtraCheck<MasterConfigFile> = (c) => {
@@ -91,6 +121,16 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
   const src = c.ups.source;
   if (src.type === 'simulated' && src.timeline !== undefined && src.script !== undefined) {
     problems.push({ path: '/ups/source/script', message: 'give either timeline (a file) or script (inline), not both' });
+  }
+  const tls = c.master.tls;
+  if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
+    problems.push({ path: '/master/tls', message: 'give both cert and key (or neither, for the files of `upsfleet keygen`)' });
+  }
+  if (tls?.insecure && tls.cert !== undefined) {
+    problems.push({ path: '/master/tls/insecure', message: 'insecure: true turns TLS off; remove it or the cert/key' });
+  }
+  if (tls?.insecure && c.master.listen && !isLoopbackHost(splitHostPort(c.master.listen).host)) {
+    problems.push({ path: '/master/tls/insecure', message: 'plain HTTP/WebSocket is allowed on a loopback listen address only' });
   }
   if (c.master.listen) {
     const port = Number(c.master.listen.slice(c.master.listen.lastIndexOf(':') + 1));
@@ -159,6 +199,27 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
     nut: c.nut,
+    tls: {
+      ...(c.master.tls?.cert && c.master.tls.key
+        ? { certFile: abs(c.master.tls.cert), keyFile: abs(c.master.tls.key), explicit: true }
+        : { ...defaultTlsFiles(stateDir), explicit: false }),
+      insecure: c.master.tls?.insecure ?? false,
+    },
+    tokensFile: abs(c.master.tokensFile ?? `${stateDir}/tokens.json`),
+    limits: resolveLimits(c.master.limits),
+    mdns: c.master.mdns,
+  };
+}
+
+function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
+  const ms = (v: string | number | undefined, fallback: number, where: string) => (v === undefined ? fallback : parseDuration(v, where));
+  return {
+    handshakeTimeoutMs: ms(l?.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeoutMs, '/master/limits/handshakeTimeout'),
+    maxMessageBytes: l?.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
+    connectionsPerAddress: l?.connectionsPerAddress ?? DEFAULT_LIMITS.connectionsPerAddress,
+    authFailures: l?.authFailures ?? DEFAULT_LIMITS.authFailures,
+    maxBackoffMs: ms(l?.maxBackoff, DEFAULT_LIMITS.maxBackoffMs, '/master/limits/maxBackoff'),
+    maxClockSkewMs: ms(l?.maxClockSkew, DEFAULT_LIMITS.maxClockSkewMs, '/master/limits/maxClockSkew'),
   };
 }
 

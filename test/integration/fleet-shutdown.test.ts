@@ -77,7 +77,7 @@ describe('fleet shutdown with real master and agent processes', () => {
   });
 
   it('reports the fleet and the sequence on GET /status', async () => {
-    const status = (await (await fetch(`${fleet.httpUrl}/status`)).json()) as {
+    const status = (await fleet.getJson('/status')) as {
       agents: Array<{ id: string; group: string; connected: boolean; dryRun: boolean }>;
       sequence: { state: string };
       ups: { vars: Record<string, string> };

@@ -118,6 +118,11 @@ export class NutSession {
     this.grouped = user.group !== undefined;
     const channel: MemberChannel = {
       sendOrder: (order: OrderMsg) => {
+        // a stock NUT client cannot rehearse: showing it FSD in a drill would really shut its host down
+        if (order.drill) {
+          this.ctx.logger.info({ member: id, orderId: order.orderId }, 'drill: NUT client not shown FSD');
+          return;
+        }
         if (!this.ordered) {
           this.ctx.logger.info(
             { member: id, orderId: order.orderId, step: order.step },
@@ -194,6 +199,8 @@ export class NutSession {
       const sawFsd = this.seesFsd() ? this.ctx.clock.now() : undefined;
       this.ctx.registry.disconnect(this.memberId, this.channel, sawFsd);
       this.ctx.logger.info({ member: this.memberId }, 'NUT client left (logout or connection closed)');
+      // one that was neither ordered nor saw FSD is just gone (a reload, a blip): its next login is a new member
+      if (!this.ordered && sawFsd === undefined) this.ctx.registry.forget(this.memberId);
     }
     this.channel = undefined;
   }

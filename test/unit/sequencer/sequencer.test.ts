@@ -306,6 +306,30 @@ describe('sequencer: confirmation', () => {
     assert.equal(f.member('nut:10.0.0.5').state, 'down');
   });
 
+  it('a drill never orders a stock NUT client (it has no dry-run: FSD would really shut it down)', () => {
+    const f = fleet({ steps: [step(1, ['app', 'storage'])] });
+    f.connect('a', 'app');
+    f.connect('nut:nas@10.0.0.7:40000', 'storage', 'nut');
+    f.sequencer.start('drill', { drill: true });
+    assert.deepEqual(
+      f.sent.map((s) => s.memberId),
+      ['a'],
+    );
+    assert.equal(f.member('nut:nas@10.0.0.7:40000').state, 'down');
+    assert.ok(f.timeline.some((e) => e.kind === 'down' && e.detail === 'drill: NUT client not ordered'));
+  });
+
+  it('a NUT client that left without being ordered is forgotten, so its reconnect is not waited for as offline', () => {
+    const f = fleet({ steps: [step(1, ['storage'], 60_000)] });
+    f.connect('nut:nas@10.0.0.7:40000', 'storage', 'nut');
+    f.disconnect('nut:nas@10.0.0.7:40000');
+    f.registry.forget('nut:nas@10.0.0.7:40000');
+    f.connect('nut:nas@10.0.0.7:40001', 'storage', 'nut');
+    f.sequencer.start('x');
+    f.disconnect('nut:nas@10.0.0.7:40001');
+    assert.equal(f.sequencer.view().steps[0]!.state, 'done', 'no stale member kept the step waiting');
+  });
+
   it('a member connecting into its running step is ordered too', () => {
     const f = fleet({ steps: [step(1, ['@secondaries'])] });
     f.connect('nut:a', '@secondaries', 'nut');
