@@ -9,8 +9,6 @@ import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { commandArgv, type HookSpec, resolveHooks } from './resolved.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { normalizeFingerprint } from '../tls/fingerprint.js';
-import type { WebhookSpec } from '../exec/webhook.js';
-import { resolveWebhooks } from './webhooks.js';
 
 function resolveMasterTls(m: AgentConfigFile['master'], abs: (p: string) => string, file: string): AgentSettings['masterTls'] {
   const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
