@@ -12,6 +12,7 @@ import { type Logger, silentLogger } from '../shared/logger.js';
 import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
 import { LocalSafety } from './local-safety.js';
 import { type DisconnectInfo, MasterConnection, type WebSocketImpl } from './master-connection.js';
+import { Discovery } from './discovery.js';
 import { OrderExecutor } from './order-executor.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -26,6 +27,8 @@ export interface AgentOptions {
   hostname?: string;
   /** Reported in hello; default the package version. */
   version?: string;
+  /** multicast-dns options for discovery (tests). */
+  mdns?: Record<string, unknown>;
   /** Seams for tests. */
   runHooks?: typeof runHooks;
   powerOff?: typeof powerOff;
@@ -38,6 +41,8 @@ export class Agent {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly connection: MasterConnection;
+  /** mDNS discovery when the config says `master: { auto: true }`. */
+  private readonly discovery: Discovery | null;
   private readonly safety: LocalSafety;
   private readonly executor: OrderExecutor;
   private readonly states = new Map<string, StateMsg>();
@@ -52,9 +57,13 @@ export class Agent {
   ) {
     this.clock = opts.clock ?? systemClock;
     this.logger = (opts.logger ?? silentLogger()).child({ agentId: settings.id });
+    this.discovery = settings.masterAuto
+      ? new Discovery({ fingerprints: settings.masterTls.fingerprints, logger: this.logger.child({ module: 'discovery' }), ...(opts.mdns ? { mdns: opts.mdns } : {}) })
+      : null;
     this.connection = new MasterConnection({
-      urls: settings.masterUrls,
+      urls: this.discovery ? () => this.discovery?.urls() ?? [] : settings.masterUrls,
       tls: settings.masterTls,
+      onPinMismatch: (url, presented) => this.discovery?.refused(url, presented),
       hello: {
         agentId: settings.id,
         group: settings.group,
@@ -142,6 +151,7 @@ export class Agent {
         ? 'agent starting (dry-run: will write a marker instead of powering off)'
         : 'agent starting',
     );
+    this.discovery?.start();
     this.connection.start();
   }
 
@@ -150,6 +160,7 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     this.safety.stop();
+    this.discovery?.stop();
     await this.connection.stop();
     await Promise.allSettled([...this.notifications]);
     this.logger.info('agent stopped');

@@ -17,6 +17,7 @@ import { AgentServer } from './servers/agent-server.js';
 import { HttpServer } from './servers/http-server.js';
 import { AddressGuard } from './servers/address-guard.js';
 import { TokenStore } from './auth/token-store.js';
+import { Advertiser } from './discovery/advertiser.js';
 import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
 import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
@@ -210,6 +211,19 @@ export class Master {
       this.nutAddress = await nut.start();
       this.stack.push(nut);
       logger.info({ address: this.nutAddress }, 'NUT server listening');
+    }
+    if (this.tls && (settings.mdns ?? true)) {
+      const advertiser = new Advertiser({
+        masterId: settings.id,
+        port: this.address.port,
+        fingerprint: this.tls.fingerprint,
+        ...(this.nutAddress ? { nutPort: this.nutAddress.port } : {}),
+        logger: logger.child({ module: 'mdns' }),
+      });
+      advertiser.start();
+      this.stack.push(advertiser);
+    } else if (settings.mdns) {
+      logger.warn('master.mdns is on but TLS is off: not advertising (agents only trust a pinned certificate)');
     }
     await this.source.start({
       update: (vars) => this.hub.publishVars(vars),
