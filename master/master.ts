@@ -207,6 +207,7 @@ export class Master {
         onFsd: (user, reason) => this.policy.forceShutdown(`FSD from NUT user ${user}: ${reason}`),
         description: settings.ups.description,
         version: VERSION,
+        ...(this.tls ? { tls: { keyPem: this.tls.keyPem, certPem: this.tls.certPem } } : {}),
       });
       this.nutAddress = await nut.start();
       this.stack.push(nut);

@@ -99,7 +99,13 @@ const fsd: Handler = (s, args) => {
   s.send('OK FSD-SET');
 };
 
-const starttls: Handler = (s) => err(s, NutErr.FEATURE_NOT_CONFIGURED);
+const starttls: Handler = (s) => {
+  const context = s.ctx.tls;
+  if (!context) return err(s, NutErr.FEATURE_NOT_CONFIGURED);
+  if (s.secure) return err(s, NutErr.ALREADY_SSL_MODE);
+  s.send('OK STARTTLS');
+  s.startTls(context);
+};
 
 // ---- GET ----
 

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import type { Clock } from '../../../shared/clock.js';
 import { splitHostPort } from '../../../shared/config/master-settings.js';
 import type { NutServerConfigT } from '../../../shared/config/nut-server-schema.js';
@@ -33,8 +34,8 @@ export interface NutServerOptions {
   logger: Logger;
   /** A NUT primary (or a user with `actions: [fsd]`) set FSD: the fleet is critical. */
   onFsd: (user: string, reason: string) => void;
-  /** STARTTLS answers FEATURE-NOT-CONFIGURED until the master has a certificate. */
-  tls?: undefined;
+  /** The master's key and certificate for STARTTLS; without them STARTTLS answers FEATURE-NOT-CONFIGURED. */
+  tls?: { keyPem: string; certPem: string };
   /** The UPS description for LIST UPS / GET UPSDESC (default "upsfleet UPS"). */
   description?: string;
   /** Shown by VER. */
@@ -69,6 +70,7 @@ export class NutServer {
       description: opts.description ?? 'upsfleet UPS',
       version: opts.version ?? '0.1.0',
       hideLowBattery: config.hideLowBattery ?? true,
+      ...(opts.tls ? { tls: createSecureContext({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }) } : {}),
       isOurUps: (name) => name === opts.hub.upsName || this.aliases.has(name),
       listedUps: () => [opts.hub.upsName],
       fsdLatched: () => this.fsd,

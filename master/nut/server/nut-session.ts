@@ -4,6 +4,7 @@
  * logs out or its connection closes; a shutdown order makes FSD visible to it).
  */
 import type { Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TimerHandle } from '../../../shared/clock.js';
 import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
 import type { OrderMsg } from '../../../shared/protocol/messages.js';
@@ -42,7 +43,7 @@ export class NutSession {
   private readonly splitter: LineSplitter;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     readonly ctx: NutServerContext,
     private readonly limits: SessionLimits,
     private readonly onClosed: (s: NutSession) => void,
@@ -83,6 +84,28 @@ export class NutSession {
   /** How this client sees ups.status: FSD once its step came; LB held back before that if it has a group. */
   view(): ViewOptions {
     return { fsd: this.seesFsd(), hideLowBattery: this.grouped && this.ctx.hideLowBattery };
+  }
+
+  /** Whether STARTTLS upgraded this connection. */
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  /** STARTTLS: after `OK STARTTLS` went out in clear, the same connection continues inside TLS. */
+  startTls(secureContext: SecureContext): void {
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    const tls = new TLSSocket(raw, { isServer: true, secureContext });
+    tls.setEncoding('utf8');
+    tls.on('data', (chunk: string) => {
+      this.armIdle();
+      this.splitter.push(chunk);
+    });
+    tls.on('error', (err) => {
+      this.ctx.logger.debug({ err, client: this.address }, 'NUT client TLS error');
+      tls.destroy();
+    });
+    this.socket = tls;
   }
 
   send(line: string): void {

@@ -1,5 +1,6 @@
 /** What a NUT session needs from the server around it (shared state across all connections). */
 
+import type { SecureContext } from 'node:tls';
 import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { FleetRegistry } from '../../fleet/registry.js';
@@ -25,6 +26,8 @@ export interface NutServerContext {
   readonly version: string;
   /** Hide LB from clients with a group until their step (see ViewOptions.hideLowBattery). */
   readonly hideLowBattery: boolean;
+  /** The master's TLS context for STARTTLS; undefined: FEATURE-NOT-CONFIGURED. */
+  readonly tls?: SecureContext;
   /** The name the client used, when it names the served UPS (the hub's name or an alias). */
   isOurUps(name: string): boolean;
   /** The UPS names LIST UPS shows. */
