@@ -7,6 +7,7 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { AgentSettings } from '../shared/config/agent-settings.js';
 import type { runHooks } from '../shared/exec/hook-runner.js';
 import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
+import { sendWebhooks } from '../shared/exec/webhook.js';
 import type { powerOff } from '../shared/exec/power-off.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
 import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
@@ -215,7 +216,23 @@ export class Agent {
   }
 
   private notify(ev: NotifyEvent): void {
-    const { command, timeoutMs } = this.settings.notify;
+    const { command, timeoutMs, webhooks } = this.settings.notify;
+    if (webhooks && webhooks.length > 0) {
+      const w = sendWebhooks(
+        webhooks,
+        {
+          event: ev.event,
+          message: ev.message,
+          ups: ev.ups,
+          source: { role: 'agent', id: this.settings.id, group: this.settings.group },
+          ts: new Date(this.clock.now()).toISOString(),
+          ...(ev.vars ? { vars: ev.vars } : {}),
+        },
+        { logger: this.logger.child({ module: 'webhook' }) },
+      );
+      this.notifications.add(w);
+      void w.finally(() => this.notifications.delete(w));
+    }
     if (command === undefined) return;
     const p = runNotify(
       {

@@ -26,6 +26,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     load: async () => (await import('./commands/probe.js')).probeCommand,
   },
   'udev-rule': { summary: 'udev-rule                 print the udev rule for the attached UPS', load: async () => (await import('./commands/udev-rule.js')).udevRuleCommand },
+  drill: {
+    summary: 'drill [--master URL] [--token T]   run the sequence across the live fleet in drill mode, then report',
+    load: async () => (await import('./commands/drill.js')).drillCommand,
+  },
+  plan: { summary: 'plan [--master URL]       does the sequence fit in the battery runtime (last drill)', load: async () => (await import('./commands/plan.js')).planCommand },
   demo: { summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage', load: async () => (await import('./commands/demo.js')).demoCommand },
 };
 

@@ -10,6 +10,8 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { MasterSettings, StepSpec } from '../shared/config/master-settings.js';
 import type { PowerEvent } from '../shared/nut/events.js';
 import { FleetRegistry } from './fleet/registry.js';
+import { FleetOps } from './fleet-ops.js';
+import { UpsfleetError } from '../shared/errors.js';
 import { Journal } from './journal.js';
 import { Policy } from './policy/policy.js';
 import { Sequencer } from './sequencer/sequencer.js';
@@ -61,6 +63,8 @@ export class Master {
   private readonly stack: Stoppable[] = [];
   private readonly startedAt: number;
   private readonly eventCounts = new Map<PowerEvent, number>();
+  /** Notifications, drill measurements, battery plan, metrics (issue 6). */
+  ops!: FleetOps;
 
   constructor(
     readonly settings: MasterSettings,
@@ -74,7 +78,12 @@ export class Master {
     this.steps = settings.nut
       ? [
           ...settings.sequence,
-          { index: settings.sequence.length + 1, groups: [SECONDARIES_GROUP], deadlineMs: SECONDARIES_DEADLINE_MS, settleMs: 0 },
+          {
+            index: settings.sequence.length + 1,
+            groups: [SECONDARIES_GROUP],
+            deadlineMs: SECONDARIES_DEADLINE_MS,
+            settleMs: 0,
+          },
         ]
       : settings.sequence;
   }
@@ -85,9 +94,16 @@ export class Master {
     this.tokens = new TokenStore(
       settings.tokensFile,
       { agents: settings.agents, admins: settings.admins },
-      (err) => logger.error({ err, file: settings.tokensFile }, 'cannot read the tokens file; keeping the last good one'),
+      (err) =>
+        logger.error(
+          { err, file: settings.tokensFile },
+          'cannot read the tokens file; keeping the last good one',
+        ),
       (creds) => {
-        logger.info({ file: settings.tokensFile, agents: creds.agents.size, admins: creds.admins.length }, 'tokens file reloaded');
+        logger.info(
+          { file: settings.tokensFile, agents: creds.agents.size, admins: creds.admins.length },
+          'tokens file reloaded',
+        );
         for (const a of creds.agents.values()) this.registry.declare(a.id, 'agent', a.group);
         this.agentServer?.dropRevoked(creds);
       },
@@ -124,7 +140,23 @@ export class Master {
       finalStep: (ctx) => runFinalStep(this, ctx),
     });
     this.stack.push(this.sequencer);
-    this.sequencer.subscribe({ timeline: (entry) => this.journal.write({ ...entry, kind: 'sequence', event: entry.kind }) });
+    this.sequencer.subscribe({
+      timeline: (entry) => this.journal.write({ ...entry, kind: 'sequence', event: entry.kind }),
+    });
+    this.ops = new FleetOps({
+      settings,
+      steps: this.steps,
+      clock,
+      logger: logger.child({ module: 'ops' }),
+      hub: this.hub,
+      policy: this.policy,
+      sequencer: this.sequencer,
+      registry: this.registry,
+      events: () => Object.fromEntries(this.eventCounts),
+      rejections: () => this.agentServer?.rejections.toJSON() ?? {},
+    });
+    this.ops.start();
+    this.stack.push(this.ops);
 
     this.agentServer = new AgentServer({
       masterId: settings.id,
@@ -186,10 +218,23 @@ export class Master {
       admins: settings.admins,
       credentials: () => this.tokens.current(),
       status: () => this.status(),
+      metrics: this.ops.metrics,
       admin: {
         simulate: async (name, value) => this.source.setVariable(name, value),
         fsd: async (reason) => this.policy.forceShutdown(reason),
-        drill: async () => this.sequencer.start('drill requested by admin', { drill: true }),
+        drill: async () => {
+          const before = this.sequencer.view().runId;
+          this.sequencer.start('drill requested by admin', { drill: true });
+          const after = this.sequencer.view();
+          if (after.runId === null || after.runId === before || !after.drill) {
+            throw new UpsfleetError(
+              'DRILL_REFUSED',
+              `a ${after.drill ? 'drill' : 'real shutdown sequence'} is ${after.state}: no drill now`,
+              { state: after.state },
+            );
+          }
+          return { runId: after.runId };
+        },
       },
     });
     this.address = await http.start();
@@ -224,7 +269,9 @@ export class Master {
       advertiser.start();
       this.stack.push(advertiser);
     } else if (settings.mdns) {
-      logger.warn('master.mdns is on but TLS is off: not advertising (agents only trust a pinned certificate)');
+      logger.warn(
+        'master.mdns is on but TLS is off: not advertising (agents only trust a pinned certificate)',
+      );
     }
     await this.source.start({
       update: (vars) => this.hub.publishVars(vars),
@@ -233,7 +280,9 @@ export class Master {
     this.stack.push(this.source);
 
     const secure = this.tls !== null;
-    const hostPort = this.address.host.includes(':') ? `[${this.address.host}]:${this.address.port}` : `${this.address.host}:${this.address.port}`;
+    const hostPort = this.address.host.includes(':')
+      ? `[${this.address.host}]:${this.address.port}`
+      : `${this.address.host}:${this.address.port}`;
     const url = `${secure ? 'wss' : 'ws'}://${hostPort}/ws`;
     writeFileSync(
       join(settings.stateDir, 'master.json'),
@@ -247,7 +296,10 @@ export class Master {
       }),
     );
     this.journal.write({ kind: 'start', ts: clock.now(), id: settings.id, url, version: VERSION });
-    logger.info({ url, ups: settings.ups.name, source: this.source.kind, steps: this.steps.length }, 'master ready');
+    logger.info(
+      { url, ups: settings.ups.name, source: this.source.kind, steps: this.steps.length },
+      'master ready',
+    );
     return this.address;
   }
 
@@ -272,13 +324,27 @@ export class Master {
   status(): Record<string, unknown> {
     const hub = this.hub.snapshot();
     return {
-      master: { id: this.settings.id, version: VERSION, startedAt: this.startedAt, source: this.source?.kind ?? null },
-      ups: { name: hub.ups, vars: hub.vars, waiting: hub.waiting, stale: hub.stale, staleReason: hub.staleReason, updatedAt: hub.updatedAt },
+      master: {
+        id: this.settings.id,
+        version: VERSION,
+        startedAt: this.startedAt,
+        source: this.source?.kind ?? null,
+      },
+      ups: {
+        name: hub.ups,
+        vars: hub.vars,
+        waiting: hub.waiting,
+        stale: hub.stale,
+        staleReason: hub.staleReason,
+        updatedAt: hub.updatedAt,
+      },
       policy: this.policy.view(),
       agents: this.registry.all(),
       sequence: this.sequencer.view(),
       events: Object.fromEntries(this.eventCounts),
       rejectedMessages: this.agentServer.rejections.toJSON(),
+      plan: this.ops.plan(),
+      lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),
       tls: this.tls ? { fingerprint: this.tls.fingerprint } : null,
     };

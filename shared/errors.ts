@@ -49,6 +49,7 @@ export const ErrorCodes = {
   HOOK_FAILED: 'a hook exited non-zero or could not start',
   HOOK_TIMEOUT: 'a hook ran past its timeout and was killed',
   SHUTDOWN_COMMAND_FAILED: 'the power-off command could not be run',
+  DRILL_REFUSED: 'a drill cannot start now: a drill is running or a real shutdown sequence has started',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -32,6 +32,8 @@ export interface FleetSpec {
   /** Plain ws:// on loopback instead of the default TLS with the fingerprint pinned by every agent. */
   insecure?: boolean;
   logLevel?: string;
+  /** Run each agent as `node <file> -c CONFIG` (the one-file agent, dist/upsfleet-agent.cjs) instead of `upsfleet agent`. */
+  agentBundle?: string;
 }
 
 export interface FleetAgent {
@@ -69,9 +71,9 @@ function cliPath(): string {
 
 const CLI = cliPath();
 
-function spawnCli(args: string[], logFile: string): ChildProcess {
-  const loader = CLI.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...loader, CLI, ...args], {
+function spawnCli(args: string[], logFile: string, script: string = CLI): ChildProcess {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UPSFLEET_LOG_LEVEL: process.env.UPSFLEET_LOG_LEVEL ?? 'info' },
   });
@@ -152,6 +154,8 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   }, 20_000, 'the master to listen');
 
   const agents: FleetAgent[] = [];
+  const spawnAgent = (config: string, logFile: string) =>
+    spec.agentBundle ? spawnCli(['-c', config], logFile, spec.agentBundle) : spawnCli(['agent', '-c', config], logFile);
   for (const g of spec.groups) {
     for (const id of g.agents) {
       const config = join(dir, 'agents', `${id}.yaml`);
@@ -167,7 +171,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
           log: { level: spec.logLevel ?? 'info' },
         }),
       );
-      agents.push({ id, group: g.name, config, marker, process: spawnCli(['agent', '-c', config], join(dir, 'logs', `${id}.log`)) });
+      agents.push({ id, group: g.name, config, marker, process: spawnAgent(config, join(dir, 'logs', `${id}.log`)) });
     }
   }
 

@@ -22,7 +22,7 @@ export interface AdminApi {
   /** POST /api/fsd {reason}: make the fleet critical now. */
   fsd(reason: string): Promise<void>;
   /** POST /api/drill: run the sequence in drill mode. */
-  drill(): Promise<void>;
+  drill(): Promise<{ runId: string } | void>;
 }
 
 export interface HttpServerOptions {
@@ -32,6 +32,8 @@ export interface HttpServerOptions {
   agentServer: AgentServer;
   admins: ReadonlyArray<{ name: string; tokenHash: string }>;
   status: () => unknown;
+  /** GET /metrics (Prometheus text format); 404 without. */
+  metrics?: { contentType: string; text(): Promise<string> };
   admin: AdminApi;
   /** Serve HTTPS/WSS with this key and certificate; null/undefined: plain, loopback only. */
   tls?: { keyPem: string; certPem: string } | null;
@@ -109,6 +111,12 @@ export class HttpServer {
       this.json(res, 200, this.opts.status());
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/metrics' && this.opts.metrics) {
+      const text = await this.opts.metrics.text();
+      res.writeHead(200, { 'content-type': this.opts.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/healthz') {
       this.json(res, 200, { ok: true });
       return;
@@ -144,7 +152,9 @@ export class HttpServer {
         await this.opts.admin.fsd(reason);
       } else if (path === '/api/drill') {
         log.info({ admin }, 'admin started a drill');
-        await this.opts.admin.drill();
+        const started = await this.opts.admin.drill();
+        this.json(res, 200, { ok: true, ...(started ?? {}) });
+        return;
       } else {
         this.json(res, 404, { error: `no admin action ${path}` });
         return;

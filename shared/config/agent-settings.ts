@@ -9,6 +9,8 @@ import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { commandArgv, type HookSpec, resolveHooks } from './resolved.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { normalizeFingerprint } from '../tls/fingerprint.js';
+import type { WebhookSpec } from '../exec/webhook.js';
+import { resolveWebhooks } from './webhooks.js';
 
 function resolveMasterTls(m: AgentConfigFile['master'], abs: (p: string) => string, file: string): AgentSettings['masterTls'] {
   const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
@@ -38,7 +40,7 @@ export interface AgentSettings {
   reconnect: { initialMs: number; maxMs: number };
   shutdown: { command: string | string[]; dryRun: boolean; marker: string };
   hooks: HookSpec[];
-  notify: { command?: string | string[]; timeoutMs: number };
+  notify: { command?: string | string[]; timeoutMs: number; webhooks?: WebhookSpec[] };
   log: { level: string; file?: string };
 }
 
@@ -121,6 +123,7 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
     notify: {
       ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
       timeoutMs: c.notify?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(c.notify.timeout),
+      webhooks: resolveWebhooks(c.notify?.webhooks),
     },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
   };

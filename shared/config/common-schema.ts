@@ -57,11 +57,29 @@ export const Shutdown = Type.Object(
   { additionalProperties: false },
 );
 
+export const Webhook = Type.Object(
+  {
+    /** http(s) URL that receives a JSON POST per event. */
+    url: Type.String({ pattern: '^https?://' }),
+    /** Extra headers, e.g. Authorization (never logged). */
+    headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+    /** Only these events (ONBATT, LOWBATT, SHUTDOWN, DRILL, PLANWARN, ...); default every event. */
+    events: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** Attempts after the first (default 3), with doubling backoff from `backoff` (default 1s). */
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+    backoff: Type.Optional(Duration),
+    timeout: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
 export const Notify = Type.Object(
   {
     /** Run on every event with UPSFLEET_* environment variables. */
     command: Type.Optional(Command),
     timeout: Type.Optional(Duration),
+    /** JSON POSTs on every event, retried with backoff. */
+    webhooks: Type.Optional(Type.Array(Webhook, { maxItems: 16 })),
   },
   { additionalProperties: false },
 );

@@ -181,6 +181,16 @@ export const MasterConfigSchema = Type.Object(
       ),
     ),
     notify: Type.Optional(Notify),
+    /** The battery budget: `upsfleet plan` and the master check that the sequence fits in battery.runtime. */
+    plan: Type.Optional(
+      Type.Object(
+        {
+          /** Spare battery time the measured sequence must leave (default 60s). */
+          margin: Type.Optional(Duration),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     log: Type.Optional(Log),
     /** The NUT-compatible server for stock NUT clients (upsmon, Synology, Home Assistant, ...). */
     nut: Type.Optional(NutServerConfig),

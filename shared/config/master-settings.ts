@@ -17,6 +17,11 @@ import {
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
+import type { WebhookSpec } from '../exec/webhook.js';
+import { resolveWebhooks } from './webhooks.js';
+
+/** Spare battery time the sequence must leave (`plan.margin`). */
+export const DEFAULT_PLAN_MARGIN_MS = 60_000;
 
 export interface StepSpec {
   /** 1-based position in the fleet sequence. */
@@ -53,7 +58,9 @@ export interface MasterSettings {
     hooks: HookSpec[];
     killpower: string;
   };
-  notify: { command?: string | string[]; timeoutMs: number };
+  notify: { command?: string | string[]; timeoutMs: number; webhooks: WebhookSpec[] };
+  /** The battery budget check: the sequence must fit in battery.runtime with this margin. */
+  plan: { marginMs: number };
   log: { level: string; file?: string };
   /** The `nut:` section as written (the NUT server resolves it); undefined when the NUT server is off. */
   nut: NutServerConfigT | undefined;
@@ -196,7 +203,9 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     notify: {
       ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
       timeoutMs: c.notify?.timeout === undefined ? 10_000 : parseDuration(c.notify.timeout),
+      webhooks: resolveWebhooks(c.notify?.webhooks),
     },
+    plan: { marginMs: c.plan?.margin === undefined ? DEFAULT_PLAN_MARGIN_MS : parseDuration(c.plan.margin) },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
     nut: c.nut,
     tls: {

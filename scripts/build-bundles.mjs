@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm run build` step 2: the one-file artefacts, bundled by esbuild from the TypeScript sources.
+//   dist/upsfleet-agent.cjs  the agent alone (agent/main.ts): for hosts that have only Node.js
+//   dist/upsfleet.cjs        the whole CLI (master included) for the Ansible master role; node-hid stays
+//                            external (native, optional: only the usbhid source loads it, lazily)
+// CommonJS output: pino, ws and yaml are CommonJS and `require` node built-ins, which an ESM bundle cannot.
+import { chmodSync, readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+/** shared/version.ts reads package.json beside the code at run time; a bundle has none beside it. */
+const inlineVersion = {
+  name: 'inline-version',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]shared[\\/]version\.ts$/ }, () => ({
+      contents: `export const VERSION = ${JSON.stringify(version)};`,
+      loader: 'ts',
+    }));
+  },
+};
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  // Debian 12's own nodejs is 18: the artefacts run there too
+  target: 'node18',
+  format: 'cjs',
+  // optional native speed-ups of ws, required inside try/catch
+  external: ['bufferutil', 'utf-8-validate', 'node-hid'],
+  plugins: [inlineVersion],
+  // the few sources that locate files beside themselves keep working from the bundle
+  define: { 'import.meta.url': '__upsfleetImportMetaUrl' },
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+for (const [entry, outfile] of [
+  ['agent/main.ts', 'dist/upsfleet-agent.cjs'],
+  ['cli/main.ts', 'dist/upsfleet.cjs'],
+]) {
+  // cli/main.ts starts with its own #! line, which esbuild keeps (before the banner)
+  const hashbang = readFileSync(entry, 'utf8').startsWith('#!') ? '' : '#!/usr/bin/env node\n';
+  const banner = {
+    js: `${hashbang}const __upsfleetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;`,
+  };
+  const result = await build({ ...common, banner, entryPoints: [entry], outfile, metafile: true });
+  if (entry.startsWith('agent/')) {
+    const inputs = Object.keys(result.metafile.inputs);
+    const leaked = inputs.filter((p) => p.startsWith('master/') || p.includes('node-hid'));
+    if (leaked.length > 0)
+      throw new Error(`the agent bundle must not contain master/ or node-hid: ${leaked.join(', ')}`);
+  }
+  chmodSync(outfile, 0o755);
+}
