@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { after, it } from 'node:test';
 
 const NS_M = 'upf-avahi-m';
@@ -18,7 +18,7 @@ const pids: number[] = [];
 
 function setup(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (ip netns)';
-  for (const tool of ['ip', 'avahi-daemon', 'avahi-browse', 'dbus-daemon']) {
+  for (const tool of ['ip', 'avahi-daemon', 'avahi-browse', 'dbus-daemon', 'dbus-send']) {
     if (sh(`command -v ${tool}`).status !== 0)
       return `${tool} not installed (apt-get install avahi-daemon avahi-utils dbus)`;
   }
@@ -40,7 +40,14 @@ function setup(): string | null {
     ].join(' && '),
   );
   if (net.status !== 0) return `cannot make network namespaces: ${net.stderr.trim()}`;
-  if (!existsSync('/run/dbus/system_bus_socket')) {
+  const busAlive = () =>
+    sh(
+      'dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.GetId',
+    ).status === 0;
+  if (!busAlive()) {
+    // no system bus (or a stale socket left by a stopped one): start a private one
+    if (existsSync('/run/dbus/system_bus_socket')) rmSync('/run/dbus/system_bus_socket');
+    if (existsSync('/run/dbus/pid')) rmSync('/run/dbus/pid');
     mkdirSync('/run/dbus', { recursive: true });
     const d = sh('dbus-daemon --system --fork --print-pid');
     if (d.status !== 0) return `cannot start the system D-Bus: ${d.stderr.trim()}`;
@@ -69,6 +76,7 @@ after(() => {
       process.kill(pid);
     } catch {}
   }
+  if (pids.length > 0) rmSync('/run/dbus/system_bus_socket', { force: true });
   sh(`ip netns del ${NS_M} 2>/dev/null; ip netns del ${NS_A} 2>/dev/null`);
 });
 
