@@ -4,11 +4,14 @@
  */
 import type { AgentSettings } from '../shared/config/agent-settings.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { SdNotify } from '../shared/systemd/sd-notify.js';
 import { Agent, type AgentOptions } from './agent.js';
 
 export interface RunAgentOptions extends AgentOptions {
   /** Resolves/aborts the run without a signal (tests, embedding). */
   signal?: AbortSignal;
+  /** systemd notifications (READY/WATCHDOG/STOPPING); default from NOTIFY_SOCKET. */
+  sd?: SdNotify;
 }
 
 export function agentLogger(settings: AgentSettings): Logger {
@@ -24,6 +27,7 @@ export function agentLogger(settings: AgentSettings): Logger {
 export async function runAgent(settings: AgentSettings, opts: RunAgentOptions = {}): Promise<void> {
   const logger = opts.logger ?? agentLogger(settings);
   const agent = new Agent(settings, { ...opts, logger });
+  const sd = opts.sd ?? new SdNotify({ logger });
   // the agent's own timers are unref'd; this keeps the process alive while it waits to reconnect
   const keepAlive = setInterval(() => {}, 1 << 30);
 
@@ -33,6 +37,7 @@ export async function runAgent(settings: AgentSettings, opts: RunAgentOptions = 
       if (stopping) return;
       stopping = true;
       logger.info({ why }, 'stopping the agent');
+      void sd.stopping();
       agent
         .stop()
         .catch((err: unknown) => logger.error({ err }, 'error while stopping the agent'))
@@ -57,6 +62,9 @@ export async function runAgent(settings: AgentSettings, opts: RunAgentOptions = 
       stop('start failed');
       return;
     }
+    // ready once started: the agent keeps (re)connecting on its own, so waiting for the master would only
+    // make systemd time the unit out while the master is away
+    void sd.ready(`agent ${settings.id} (group ${settings.group})`);
     if (opts.signal?.aborted) stop('aborted');
   });
 }

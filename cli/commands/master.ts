@@ -1,13 +1,18 @@
 /** `upsfleet master -c FILE`: runs the master until SIGINT/SIGTERM. */
 import { parseArgs } from 'node:util';
+import { Master } from '../../master/master.js';
 import { loadMasterSettings } from '../../shared/config/master-settings.js';
 import { createLogger } from '../../shared/logger.js';
-import { Master } from '../../master/master.js';
+import { SdNotify } from '../../shared/systemd/sd-notify.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { runUntilSignal } from './run-until-signal.js';
 
 export const masterCommand: CommandHandler = async (argv, io) => {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' } },
+    strict: true,
+  });
   if (!values.config) {
     io.stderr('upsfleet master: -c FILE is required (the master configuration)\n');
     return ExitCodes.USAGE;
@@ -25,6 +30,11 @@ export const masterCommand: CommandHandler = async (argv, io) => {
     await master.stop();
     throw err;
   }
-  await runUntilSignal(logger, () => master.stop());
+  const sd = new SdNotify({ logger });
+  await sd.ready(`serving ${master.settings.ups.name}, ${master.steps.length} steps`);
+  await runUntilSignal(logger, async () => {
+    await sd.stopping();
+    await master.stop();
+  });
   return ExitCodes.OK;
 };
