@@ -26,10 +26,58 @@ function ago(ts: number | null, now: number): string {
 export function formatFleetTable(agents: AgentRow[], now: number): string {
   const rows = [['GROUP', 'AGENT', 'KIND', 'CONNECTED', 'LAST SEEN', 'VERSION']];
   for (const a of [...agents].sort((x, y) => x.group.localeCompare(y.group) || x.id.localeCompare(y.id))) {
-    rows.push([a.group, a.id, a.kind, a.connected ? (a.dryRun ? 'yes (dry-run)' : 'yes') : 'no', ago(a.lastSeen, now), a.version ?? '-']);
+    rows.push([
+      a.group,
+      a.id,
+      a.kind,
+      a.connected ? (a.dryRun ? 'yes (dry-run)' : 'yes') : 'no',
+      ago(a.lastSeen, now),
+      a.version ?? '-',
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** One line per group in sequence order: its step and how many of its members are connected. */
+export function formatGroupSummary(
+  agents: AgentRow[],
+  steps: Array<{ index: number | null; groups: string[] }>,
+): string {
+  const stepOf = new Map<string, number>();
+  for (const s of steps) for (const g of s.groups) if (s.index !== null) stepOf.set(g, s.index);
+  const groups = [...new Set([...stepOf.keys(), ...agents.map((a) => a.group)])].sort(
+    (a, b) =>
+      (stepOf.get(a) ?? Number.MAX_SAFE_INTEGER) - (stepOf.get(b) ?? Number.MAX_SAFE_INTEGER) ||
+      a.localeCompare(b),
+  );
+  return groups
+    .map((g) => {
+      const members = agents.filter((a) => a.group === g);
+      const up = members.filter((a) => a.connected).length;
+      const step = stepOf.get(g);
+      return `${g}: ${step === undefined ? 'early/unsequenced' : `step ${step}`}, ${up}/${members.length} connected${up < members.length ? ' (MISSING)' : ''}`;
+    })
+    .join('\n');
+}
+
+function formatPlanLine(
+  plan: { fits: boolean | null; spareMs: number | null; requiredMs: number } | undefined,
+): string {
+  if (!plan) return '';
+  const need = `${Math.round(plan.requiredMs / 1000)}s`;
+  if (plan.fits === null) return `battery plan: sequence needs ${need}; battery.runtime unknown\n`;
+  const spare = Math.round(Math.abs(plan.spareMs ?? 0) / 1000);
+  return plan.fits
+    ? `battery plan: fits (sequence ${need}, ${spare}s to spare beyond the margin)\n`
+    : `battery plan: DOES NOT FIT (sequence ${need}, ${spare}s short): see upsfleet plan\n`;
 }
 
 export const statusCommand: CommandHandler = async (argv, io) => {
@@ -66,6 +114,10 @@ export const statusCommand: CommandHandler = async (argv, io) => {
   io.stdout(
     `policy: ${policy.critical ? `CRITICAL (${policy.reason})` : 'normal'}${ups.stale ? ', source not communicating' : ''}; sequence: ${sequence.state ?? 'idle'}\n\n`,
   );
-  io.stdout(`${formatFleetTable(status.agents as AgentRow[], Date.now())}\n`);
+  io.stdout(`${formatFleetTable(status.agents as AgentRow[], Date.now())}\n\n`);
+  const steps =
+    (status.sequence as { steps?: Array<{ index: number | null; groups: string[] }> }).steps ?? [];
+  io.stdout(`${formatGroupSummary(status.agents as AgentRow[], steps)}\n`);
+  io.stdout(formatPlanLine(status.plan as Parameters<typeof formatPlanLine>[0]));
   return ExitCodes.OK;
 };

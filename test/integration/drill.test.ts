@@ -187,6 +187,12 @@ describe('upsfleet drill across a live fleet of one-file agents', () => {
     assert.match(plan.out, /\n1\s+vms\s+[\d.]+s\s+last drill/);
     assert.match(plan.out, /battery\.runtime now: 1800\.0s/);
     assert.match(plan.out, /verdict: FITS/);
+
+    const status = await cli(['status', fleet.httpUrl]);
+    assert.equal(status.code, 0, status.err);
+    assert.match(status.out, /^vms: step 1, 2\/2 connected$/m);
+    assert.match(status.out, /^db: step 3, 1\/1 connected$/m);
+    assert.match(status.out, /^battery plan: fits/m);
   });
 
   it('serves /metrics that promtool accepts', async (t) => {
