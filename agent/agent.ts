@@ -7,13 +7,13 @@ import { type Clock, systemClock } from '../shared/clock.js';
 import type { AgentSettings } from '../shared/config/agent-settings.js';
 import type { runHooks } from '../shared/exec/hook-runner.js';
 import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
-import { sendWebhooks } from '../shared/exec/webhook.js';
 import type { powerOff } from '../shared/exec/power-off.js';
+import { sendWebhooks } from '../shared/exec/webhook.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
 import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
+import { Discovery } from './discovery.js';
 import { LocalSafety } from './local-safety.js';
 import { type DisconnectInfo, MasterConnection, type WebSocketImpl } from './master-connection.js';
-import { Discovery } from './discovery.js';
 import { OrderExecutor } from './order-executor.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -59,7 +59,11 @@ export class Agent {
     this.clock = opts.clock ?? systemClock;
     this.logger = (opts.logger ?? silentLogger()).child({ agentId: settings.id });
     this.discovery = settings.masterAuto
-      ? new Discovery({ fingerprints: settings.masterTls.fingerprints, logger: this.logger.child({ module: 'discovery' }), ...(opts.mdns ? { mdns: opts.mdns } : {}) })
+      ? new Discovery({
+          fingerprints: settings.masterTls.fingerprints,
+          logger: this.logger.child({ module: 'discovery' }),
+          ...(opts.mdns ? { mdns: opts.mdns } : {}),
+        })
       : null;
     this.connection = new MasterConnection({
       urls: this.discovery ? () => this.discovery?.urls() ?? [] : settings.masterUrls,

@@ -6,10 +6,11 @@
  * outage from the local safety policy).
  */
 import { isIP } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import { DEFAULT_PING_INTERVAL_MS } from '../shared/config/defaults.js';
+import { UpsfleetError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import {
@@ -19,7 +20,6 @@ import {
   MAX_MESSAGE_BYTES,
   type MasterMsg,
 } from '../shared/protocol/messages.js';
-import { UpsfleetError } from '../shared/errors.js';
 import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
 import { Backoff } from './backoff.js';
 
@@ -91,7 +91,8 @@ export class MasterConnection {
   private _connects = 0;
 
   constructor(private readonly opts: MasterConnectionOptions) {
-    if (Array.isArray(opts.urls) && opts.urls.length === 0) throw new Error('MasterConnection needs at least one URL');
+    if (Array.isArray(opts.urls) && opts.urls.length === 0)
+      throw new Error('MasterConnection needs at least one URL');
     this.WS = opts.WebSocket ?? WebSocket;
     this.backoff = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
   }
@@ -143,10 +144,14 @@ export class MasterConnection {
           const presented = fingerprintOfDer(socket.getPeerCertificate(false).raw);
           if (!pins.includes(presented)) {
             socket.destroy(
-              new UpsfleetError('TLS_PIN_MISMATCH', "the master's certificate does not match the pinned fingerprint", {
-                presented,
-                pinned: [...pins],
-              }),
+              new UpsfleetError(
+                'TLS_PIN_MISMATCH',
+                "the master's certificate does not match the pinned fingerprint",
+                {
+                  presented,
+                  pinned: [...pins],
+                },
+              ),
             );
           }
         });
@@ -225,7 +230,11 @@ export class MasterConnection {
     log.debug({ url, attempt: this.backoff.attempts }, 'connecting to the master');
     let ws: WebSocket;
     try {
-      ws = new this.WS(url, { maxPayload: MAX_MESSAGE_BYTES, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...this.tlsOptions(url) });
+      ws = new this.WS(url, {
+        maxPayload: MAX_MESSAGE_BYTES,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        ...this.tlsOptions(url),
+      });
     } catch (err) {
       log.error({ err, url }, 'cannot connect to this master URL');
       this.scheduleReconnect({ url, code: 1006, reason: (err as Error).message, wasOpen: false });

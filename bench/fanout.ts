@@ -44,7 +44,9 @@ export async function startMaster(
     log: { level: 'warn' },
   };
   writeFileSync(join(dir, 'master.yaml'), JSON.stringify(config));
-  const child = spawn(process.execPath, [CLI, 'master', '-c', join(dir, 'master.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [CLI, 'master', '-c', join(dir, 'master.yaml')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const stateFile = join(dir, 'state', 'master.json');
   for (let i = 0; !existsSync(stateFile); i++) {
     if (i > 400 || child.exitCode !== null) throw new Error('master did not start');
@@ -90,7 +92,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function connectAll(m: MasterUnderTest, agents: Array<{ id: string; group: string }>, onState: (id: string, charge: string, at: number) => void) {
+async function connectAll(
+  m: MasterUnderTest,
+  agents: Array<{ id: string; group: string }>,
+  onState: (id: string, charge: string, at: number) => void,
+) {
   const clients: LightAgent[] = [];
   for (let i = 0; i < agents.length; i += 100) {
     const batch = agents.slice(i, i + 100).map(
@@ -160,20 +166,34 @@ async function main() {
   const results = [];
   for (const n of [100, 1000]) results.push(await fanout(n));
   const gaps = await measureStepGaps();
-  const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? '?',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
   const f = (x: number) => x.toFixed(2).padStart(8);
-  console.log(`\nupsfleet fan-out benchmark (${machine.cpus} x ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node})`);
+  console.log(
+    `\nupsfleet fan-out benchmark (${machine.cpus} x ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node})`,
+  );
   console.log('state change at the master -> received and validated by agents (ms); master RSS (MiB)\n');
-  console.log('agents  per-agent p50     p99     max | all-received p50     p99     max | RSS connected  after');
+  console.log(
+    'agents  per-agent p50     p99     max | all-received p50     p99     max | RSS connected  after',
+  );
   for (const r of results) {
     console.log(
       `${String(r.agents).padStart(6)}  ${f(r.perAgentMs.p50)}${f(r.perAgentMs.p99)}${f(r.perAgentMs.max)} |      ${f(r.allReceivedMs.p50)}${f(r.allReceivedMs.p99)}${f(r.allReceivedMs.max)} |   ${f(r.masterRssMiB.connected)} ${f(r.masterRssMiB.afterRounds)}`,
     );
   }
-  console.log(`\nstep gap (last confirmation of step n -> first order of step n+1, settle 0): p50 ${gaps.p50.toFixed(2)} ms, max ${gaps.max.toFixed(2)} ms over ${gaps.samples} gaps`);
+  console.log(
+    `\nstep gap (last confirmation of step n -> first order of step n+1, settle 0): p50 ${gaps.p50.toFixed(2)} ms, max ${gaps.max.toFixed(2)} ms over ${gaps.samples} gaps`,
+  );
   const out = join(fileURLToPath(new URL('../../bench/results/', import.meta.url)));
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'fanout.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, fanout: results, stepGapMs: gaps }, null, 2)}\n`);
+  writeFileSync(
+    join(out, 'fanout.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, fanout: results, stepGapMs: gaps }, null, 2)}\n`,
+  );
   console.log(`\nwritten: ${join(out, 'fanout.json')}`);
 }
 

@@ -26,7 +26,9 @@ export async function measureStepGaps(): Promise<{ p50: number; max: number; sam
       agents,
       Array.from({ length: GROUPS }, (_, g) => ({ groups: [`g${g}`], deadline: '30s', settle: '0s' })),
     );
-    const clients = agents.map((a) => new LightAgent({ url: m.ws, id: a.id, group: a.group, token: m.tokens.get(a.id)! }));
+    const clients = agents.map(
+      (a) => new LightAgent({ url: m.ws, id: a.id, group: a.group, token: m.tokens.get(a.id)! }),
+    );
     await Promise.all(clients.map((c) => c.connect()));
     await admin(m, '/api/fsd', { reason: 'benchmark' });
     const journalFile = join(m.dir, 'state', 'journal.jsonl');
@@ -41,13 +43,21 @@ export async function measureStepGaps(): Promise<{ p50: number; max: number; sam
       await new Promise((r) => setTimeout(r, 50));
     }
     for (let step = 1; step < GROUPS; step++) {
-      const lastDown = Math.max(...entries.filter((e) => e.event === 'down' && e.step === step).map((e) => e.ts));
-      const firstOrder = Math.min(...entries.filter((e) => e.event === 'order' && e.step === step + 1).map((e) => e.ts));
+      const lastDown = Math.max(
+        ...entries.filter((e) => e.event === 'down' && e.step === step).map((e) => e.ts),
+      );
+      const firstOrder = Math.min(
+        ...entries.filter((e) => e.event === 'order' && e.step === step + 1).map((e) => e.ts),
+      );
       if (Number.isFinite(lastDown) && Number.isFinite(firstOrder)) gaps.push(firstOrder - lastDown);
     }
     for (const c of clients) c.close();
     await m.stop();
   }
   gaps.sort((a, b) => a - b);
-  return { p50: gaps[Math.floor((gaps.length - 1) / 2)] ?? Number.NaN, max: gaps.at(-1) ?? Number.NaN, samples: gaps.length };
+  return {
+    p50: gaps[Math.floor((gaps.length - 1) / 2)] ?? Number.NaN,
+    max: gaps.at(-1) ?? Number.NaN,
+    samples: gaps.length,
+  };
 }

@@ -4,34 +4,62 @@ import { VERSION } from '../shared/version.js';
 import { type CommandHandler, type CommandIo, ExitCodes } from './commands/command.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHandler> }> = {
-  master: { summary: 'master -c FILE            run the master', load: async () => (await import('./commands/master.js')).masterCommand },
-  agent: { summary: 'agent -c FILE             run an agent', load: async () => (await import('./commands/agent.js')).agentCommand },
+  master: {
+    summary: 'master -c FILE            run the master',
+    load: async () => (await import('./commands/master.js')).masterCommand,
+  },
+  agent: {
+    summary: 'agent -c FILE             run an agent',
+    load: async () => (await import('./commands/agent.js')).agentCommand,
+  },
   status: {
-    summary: 'status [--json] [URL]     UPS variables and the fleet (URL: http://host:port or ups@host[:port])',
+    summary:
+      'status [--json] [URL]     UPS variables and the fleet (URL: http://host:port or ups@host[:port])',
     load: async () => (await import('./commands/status.js')).statusCommand,
   },
-  config: { summary: 'config check FILE         validate a master or agent config', load: async () => (await import('./commands/config-check.js')).configCheckCommand },
+  config: {
+    summary: 'config check FILE         validate a master or agent config',
+    load: async () => (await import('./commands/config-check.js')).configCheckCommand,
+  },
   simulate: {
     summary: 'simulate set NAME VALUE   change a simulated UPS live (admin); simulate fsd [REASON]',
     load: async () => (await import('./commands/simulate.js')).simulateCommand,
   },
   keygen: {
-    summary: 'keygen [-c FILE|--out DIR] [--name HOST] [--force]   master key + self-signed cert; prints the fingerprint',
+    summary:
+      'keygen [-c FILE|--out DIR] [--name HOST] [--force]   master key + self-signed cert; prints the fingerprint',
     load: async () => (await import('./commands/keygen.js')).keygenCommand,
   },
-  init: { summary: 'init master -c FILE       keygen + empty tokens file, then the next steps', load: async () => (await import('./commands/init.js')).initCommand },
-  token: { summary: 'token add ID --group G | list | revoke ID [-c FILE]   per-agent tokens (new | hash TOKEN: for the config)', load: async () => (await import('./commands/token.js')).tokenCommand },
+  init: {
+    summary: 'init master -c FILE       keygen + empty tokens file, then the next steps',
+    load: async () => (await import('./commands/init.js')).initCommand,
+  },
+  token: {
+    summary:
+      'token add ID --group G | list | revoke ID [-c FILE]   per-agent tokens (new | hash TOKEN: for the config)',
+    load: async () => (await import('./commands/token.js')).tokenCommand,
+  },
   probe: {
     summary: 'probe [--replay FILE [--json]] [--capture FILE]   list or read HID UPSes',
     load: async () => (await import('./commands/probe.js')).probeCommand,
   },
-  'udev-rule': { summary: 'udev-rule                 print the udev rule for the attached UPS', load: async () => (await import('./commands/udev-rule.js')).udevRuleCommand },
+  'udev-rule': {
+    summary: 'udev-rule                 print the udev rule for the attached UPS',
+    load: async () => (await import('./commands/udev-rule.js')).udevRuleCommand,
+  },
   drill: {
-    summary: 'drill [--master URL] [--token T]   run the sequence across the live fleet in drill mode, then report',
+    summary:
+      'drill [--master URL] [--token T]   run the sequence across the live fleet in drill mode, then report',
     load: async () => (await import('./commands/drill.js')).drillCommand,
   },
-  plan: { summary: 'plan [--master URL]       does the sequence fit in the battery runtime (last drill)', load: async () => (await import('./commands/plan.js')).planCommand },
-  demo: { summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage', load: async () => (await import('./commands/demo.js')).demoCommand },
+  plan: {
+    summary: 'plan [--master URL]       does the sequence fit in the battery runtime (last drill)',
+    load: async () => (await import('./commands/plan.js')).planCommand,
+  },
+  demo: {
+    summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage',
+    load: async () => (await import('./commands/demo.js')).demoCommand,
+  },
 };
 
 const EXIT_HELP = `exit codes: 0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 master unreachable,
@@ -73,7 +101,8 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   } catch (err) {
     if (isUpsfleetError(err)) {
       io.stderr(`upsfleet ${name}: ${err.message} [${err.code}]\n`);
-      if (err.code.startsWith('CONFIG_') || err.code === 'DURATION_INVALID' || err.code === 'SOURCE_TIMELINE') return ExitCodes.CONFIG;
+      if (err.code.startsWith('CONFIG_') || err.code === 'DURATION_INVALID' || err.code === 'SOURCE_TIMELINE')
+        return ExitCodes.CONFIG;
       if (err.code === 'HID_NO_DEVICE') return ExitCodes.NO_DEVICE;
       if (err.code === 'HID_PERMISSION') return ExitCodes.PERMISSION;
       if (err.code === 'HID_CAPTURE') return ExitCodes.BAD_INPUT;
@@ -87,4 +116,3 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
     return ExitCodes.FAILURE;
   }
 }
-

@@ -16,7 +16,9 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect('test').filter((f) => filters.length === 0 || filters.some((x) => f.startsWith(x.replace(/^\.\//, ''))));
+const files = collect('test').filter(
+  (f) => filters.length === 0 || filters.some((x) => f.startsWith(x.replace(/^\.\//, ''))),
+);
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);

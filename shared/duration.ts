@@ -9,7 +9,10 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function parseDuration(input: number | string, where = 'duration'): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) {
-      throw new UpsfleetError('DURATION_INVALID', `${where}: ${input} is not a non-negative number of seconds`);
+      throw new UpsfleetError(
+        'DURATION_INVALID',
+        `${where}: ${input} is not a non-negative number of seconds`,
+      );
     }
     return Math.round(input * 1000);
   }

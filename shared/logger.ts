@@ -3,7 +3,7 @@
  * Secrets are redacted by path wherever they appear. `sync: true` gives a synchronous destination,
  * used on the shutdown path so the last lines reach the disk before power-off.
  */
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -34,7 +34,11 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions): Logger {
   const stream =
     opts.stream ??
-    pino.destination({ dest: opts.destination ?? 1, sync: opts.sync ?? false, mkdir: typeof opts.destination === 'string' });
+    pino.destination({
+      dest: opts.destination ?? 1,
+      sync: opts.sync ?? false,
+      mkdir: typeof opts.destination === 'string',
+    });
   return pino(
     {
       name: opts.name,

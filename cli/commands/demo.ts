@@ -13,23 +13,34 @@ import { formatTimeline } from '../demo/format-timeline.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 
 export const demoCommand: CommandHandler = async (argv, io) => {
-  const { values } = parseArgs({ args: argv, options: { keep: { type: 'boolean', default: false } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { keep: { type: 'boolean', default: false } },
+    strict: true,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'upsfleet-demo-'));
   const spec = demoFleet(dir);
   io.stdout(`upsfleet demo in ${dir}\n`);
-  io.stdout(`fleet: ${spec.groups.map((g) => `${g.name} [${g.agents.join(', ')}]`).join(' -> ')} -> master\n`);
+  io.stdout(
+    `fleet: ${spec.groups.map((g) => `${g.name} [${g.agents.join(', ')}]`).join(' -> ')} -> master\n`,
+  );
   const fleet = await launchFleet(spec);
   let ok = false;
   try {
     await waitForAgents(fleet, 20_000);
-    io.stdout(`master at ${fleet.httpUrl}; all ${fleet.agents.length} agents connected (dry-run); playing a 4-minute outage at 20x\n\n`);
+    io.stdout(
+      `master at ${fleet.httpUrl}; all ${fleet.agents.length} agents connected (dry-run); playing a 4-minute outage at 20x\n\n`,
+    );
     await fleet.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 90_000);
     const journal = fleet.journal();
     for (const line of formatTimeline(journal)) io.stdout(`${line}\n`);
     io.stdout('\n');
     const missing = fleet.agents.filter((a) => !existsSync(a.marker)).map((a) => a.id);
-    const markers = fleet.agents.filter((a) => existsSync(a.marker)).map((a) => ({ id: a.id, ...(JSON.parse(readFileSync(a.marker, 'utf8')) as { ts: number }) }));
-    for (const m of markers.sort((a, b) => a.ts - b.ts)) io.stdout(`dry-run marker: ${m.id} would have powered off at ${new Date(m.ts).toISOString()}\n`);
+    const markers = fleet.agents
+      .filter((a) => existsSync(a.marker))
+      .map((a) => ({ id: a.id, ...(JSON.parse(readFileSync(a.marker, 'utf8')) as { ts: number }) }));
+    for (const m of markers.sort((a, b) => a.ts - b.ts))
+      io.stdout(`dry-run marker: ${m.id} would have powered off at ${new Date(m.ts).toISOString()}\n`);
     ok = missing.length === 0;
     if (!ok) io.stderr(`agents without a dry-run marker: ${missing.join(', ')}\n`);
   } catch (err) {

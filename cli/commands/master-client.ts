@@ -22,7 +22,13 @@ export async function getStatus(url: string): Promise<Record<string, unknown>> {
   return JSON.parse(res.text) as Record<string, unknown>;
 }
 
-export async function postAdmin(url: string, path: string, token: string, body: unknown, io: CommandIo): Promise<number> {
+export async function postAdmin(
+  url: string,
+  path: string,
+  token: string,
+  body: unknown,
+  io: CommandIo,
+): Promise<number> {
   let res: { status: number; text: string };
   try {
     res = await pinnedRequest(`${httpBase(url)}${path}`, {

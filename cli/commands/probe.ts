@@ -3,15 +3,15 @@
  * `--capture FILE` saves a capture of it; `--replay FILE [--json]` decodes a capture without hardware.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { isUpsfleetError } from '../../shared/errors.js';
-import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
-import type { HidBinding, DeviceSelector } from '../../master/sources/usbhid/bindings/hid-binding.js';
+import type { DeviceSelector, HidBinding } from '../../master/sources/usbhid/bindings/hid-binding.js';
 import { selectDevices } from '../../master/sources/usbhid/bindings/hid-binding.js';
 import { NodeHidBinding } from '../../master/sources/usbhid/bindings/node-hid-binding.js';
 import { formatCapture, parseCapture } from '../../master/sources/usbhid/capture-file.js';
 import { replayCapture } from '../../master/sources/usbhid/capture-replay.js';
 import { captureDevice } from '../../master/sources/usbhid/device-capture.js';
 import { KNOWN_UPS_VENDOR_IDS, vendorProfileFor } from '../../master/sources/usbhid/mapping/vendor-tables.js';
+import { isUpsfleetError } from '../../shared/errors.js';
+import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
 import { type CommandHandler, type CommandIo, ExitCodes } from './command.js';
 
 const USAGE = `usage: upsfleet probe [--vendor VID] [--product PID] [--serial S] [--path /dev/hidrawN] [--capture FILE]
@@ -41,7 +41,9 @@ function parseArgs(argv: string[]): ProbeArgs | string {
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
     const set = valueFlags[name];
     if (set) {
       const value = inline ?? argv[++i];
@@ -53,10 +55,13 @@ function parseArgs(argv: string[]): ProbeArgs | string {
   }
   for (const key of ['vendorId', 'productId'] as const) {
     const v = args.selector[key];
-    if (v !== undefined && !/^(0x)?[0-9a-fA-F]{1,4}$/.test(v)) return `--${key === 'vendorId' ? 'vendor' : 'product'} must be a hex USB id like 051d`;
+    if (v !== undefined && !/^(0x)?[0-9a-fA-F]{1,4}$/.test(v))
+      return `--${key === 'vendorId' ? 'vendor' : 'product'} must be a hex USB id like 051d`;
   }
-  if (args.replay && (args.capture || Object.keys(args.selector).length > 0)) return '--replay cannot be combined with a device selector or --capture';
-  if (args.json && !args.replay && !Object.keys(args.selector).length && !args.capture) return '--json needs --replay FILE or a selected device';
+  if (args.replay && (args.capture || Object.keys(args.selector).length > 0))
+    return '--replay cannot be combined with a device selector or --capture';
+  if (args.json && !args.replay && !Object.keys(args.selector).length && !args.capture)
+    return '--json needs --replay FILE or a selected device';
   return args;
 }
 
@@ -148,9 +153,11 @@ export function createProbeCommand(deps: ProbeDeps = {}): CommandHandler {
         io.stderr('upsfleet probe: no matching HID UPS is attached\n');
         return ExitCodes.NO_DEVICE;
       }
-      if (candidates.length > 1) io.stderr(`upsfleet probe: ${candidates.length} devices match; using ${target.path}\n`);
+      if (candidates.length > 1)
+        io.stderr(`upsfleet probe: ${candidates.length} devices match; using ${target.path}\n`);
       const { capture, descriptor, unanswered } = await captureDevice(binding, target);
-      if (unanswered.length) io.stderr(`upsfleet probe: feature reports not answered: ${unanswered.join(', ')}\n`);
+      if (unanswered.length)
+        io.stderr(`upsfleet probe: feature reports not answered: ${unanswered.join(', ')}\n`);
       if (args.capture) {
         await writeFile(args.capture, formatCapture(capture));
         io.stderr(`upsfleet probe: capture written to ${args.capture}\n`);

@@ -4,9 +4,9 @@
  * `token new|hash` still print a token and the hash for the config's `agents:`/`admins:` lists.
  */
 import { parseArgs } from 'node:util';
+import { addToken, type Role, readTokens, revokeToken } from '../../master/auth/token-store.js';
 import { generateToken, hashToken } from '../../shared/auth/token.js';
 import { loadMasterSettings } from '../../shared/config/master-settings.js';
-import { addToken, readTokens, revokeToken, type Role } from '../../master/auth/token-store.js';
 import { type CommandHandler, type CommandIo, ExitCodes } from './command.js';
 
 const USAGE = `usage: upsfleet token add ID --group GROUP [--role agent|admin] [-c master.yaml]
@@ -18,7 +18,11 @@ const USAGE = `usage: upsfleet token add ID --group GROUP [--role agent|admin] [
 function manage(sub: string, rest: string[], io: CommandIo): number {
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { config: { type: 'string', short: 'c' }, group: { type: 'string', short: 'g' }, role: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      group: { type: 'string', short: 'g' },
+      role: { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -26,11 +30,23 @@ function manage(sub: string, rest: string[], io: CommandIo): number {
   const file = settings.tokensFile;
   if (sub === 'list' && positionals.length === 0) {
     const tokens = readTokens(file);
-    const rows = [['ID', 'ROLE', 'GROUP', 'CREATED'], ...tokens.map((t) => [t.id, t.role, t.group ?? '-', t.created])];
+    const rows = [
+      ['ID', 'ROLE', 'GROUP', 'CREATED'],
+      ...tokens.map((t) => [t.id, t.role, t.group ?? '-', t.created]),
+    ];
     for (const a of settings.agents) rows.push([a.id, 'agent', a.group, '(config agents:)']);
     for (const a of settings.admins) rows.push([a.name, 'admin', '-', '(config admins:)']);
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    io.stdout(`${rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`);
+    io.stdout(
+      `${rows
+        .map((r) =>
+          r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join('  ')
+            .trimEnd(),
+        )
+        .join('\n')}\n`,
+    );
     return ExitCodes.OK;
   }
   const [id] = positionals;
@@ -65,7 +81,9 @@ export const tokenCommand: CommandHandler = async (argv, io) => {
   if (sub === 'new') {
     const token = generateToken();
     io.stdout(`token:     ${token}\ntokenHash: ${hashToken(token)}\n`);
-    io.stdout('Put the token in the agent config (or its tokenFile) and the tokenHash in the master config.\n');
+    io.stdout(
+      'Put the token in the agent config (or its tokenFile) and the tokenHash in the master config.\n',
+    );
     return ExitCodes.OK;
   }
   if (sub === 'hash' && arg) {

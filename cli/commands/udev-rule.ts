@@ -39,8 +39,14 @@ export function createUdevRuleCommand(deps: UdevRuleDeps = {}): CommandHandler {
       }
     }
     const hex = /^(0x)?[0-9a-fA-F]{4}$/;
-    if ((vendor === undefined) !== (product === undefined) || (vendor && !hex.test(vendor)) || (product && !hex.test(product))) {
-      io.stderr(`upsfleet udev-rule: give both --vendor and --product as 4 hex digits (e.g. 051d 0002)\n${USAGE}\n`);
+    if (
+      (vendor === undefined) !== (product === undefined) ||
+      (vendor && !hex.test(vendor)) ||
+      (product && !hex.test(product))
+    ) {
+      io.stderr(
+        `upsfleet udev-rule: give both --vendor and --product as 4 hex digits (e.g. 051d 0002)\n${USAGE}\n`,
+      );
       return ExitCodes.USAGE;
     }
     if (!/^[a-z_][a-z0-9_-]*$/i.test(group)) {
@@ -49,13 +55,20 @@ export function createUdevRuleCommand(deps: UdevRuleDeps = {}): CommandHandler {
     }
     let devices: Array<Pick<HidDeviceInfo, 'vendorId' | 'productId'>>;
     if (vendor && product) {
-      devices = [{ vendorId: vendor.toLowerCase().replace(/^0x/, ''), productId: product.toLowerCase().replace(/^0x/, '') }];
+      devices = [
+        {
+          vendorId: vendor.toLowerCase().replace(/^0x/, ''),
+          productId: product.toLowerCase().replace(/^0x/, ''),
+        },
+      ];
     } else {
       try {
         const all = await makeBinding().list();
         devices = all.filter((d) => d.usagePage === 0x84 || KNOWN_UPS_VENDOR_IDS.has(d.vendorId));
       } catch (err) {
-        io.stderr(`upsfleet udev-rule: cannot list HID devices (${(err as Error).message}); give --vendor and --product\n`);
+        io.stderr(
+          `upsfleet udev-rule: cannot list HID devices (${(err as Error).message}); give --vendor and --product\n`,
+        );
         return ExitCodes.NO_DEVICE;
       }
       if (devices.length === 0) {

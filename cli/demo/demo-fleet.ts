@@ -27,12 +27,21 @@ TIMER 6000
 `;
 
 export function demoFleet(dir: string): FleetSpec {
-  const hook = (what: string) => ({ name: what, run: `echo "${what}"; sleep 0.2`, timeout: '10s', drillSafe: true });
+  const hook = (what: string) => ({
+    name: what,
+    run: `echo "${what}"; sleep 0.2`,
+    timeout: '10s',
+    drillSafe: true,
+  });
   return {
     dir,
     groups: [
       { name: 'vms', agents: ['vm-lab1', 'vm-lab2'], hooks: [hook('suspend virtual machines')] },
-      { name: 'app', agents: ['app1', 'app2'], hooks: [hook('drain load balancer'), hook('stop app server')] },
+      {
+        name: 'app',
+        agents: ['app1', 'app2'],
+        hooks: [hook('drain load balancer'), hook('stop app server')],
+      },
       { name: 'db', agents: ['db1', 'db2'], hooks: [hook('checkpoint and stop database')] },
     ],
     sequence: [

@@ -57,7 +57,10 @@ export interface RunningFleet {
   agents: FleetAgent[];
   journal(): Array<Record<string, unknown>>;
   /** Resolves once `predicate` holds for the journal; rejects after timeoutMs. */
-  waitForJournal(predicate: (entries: Array<Record<string, unknown>>) => boolean, timeoutMs: number): Promise<void>;
+  waitForJournal(
+    predicate: (entries: Array<Record<string, unknown>>) => boolean,
+    timeoutMs: number,
+  ): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -134,10 +137,16 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       mdns: false,
       ...(spec.insecure ? { tls: { insecure: true } } : {}),
     },
-    ups: { name: 'ups', description: 'demo UPS', source: { type: 'simulated', timeline: 'outage.seq', speed: spec.speed ?? 1 } },
+    ups: {
+      name: 'ups',
+      description: 'demo UPS',
+      source: { type: 'simulated', timeline: 'outage.seq', speed: spec.speed ?? 1 },
+    },
     policy: { debounce: spec.debounce ?? '1s', deadtime: spec.deadtime ?? '15s' },
     sequence: spec.sequence,
-    agents: spec.groups.flatMap((g) => g.agents.map((id) => ({ id, group: g.name, tokenHash: hashToken(agentTokens.get(id)!) }))),
+    agents: spec.groups.flatMap((g) =>
+      g.agents.map((id) => ({ id, group: g.name, tokenHash: hashToken(agentTokens.get(id)!) })),
+    ),
     admins: [{ name: 'admin', tokenHash: hashToken(adminToken) }],
     shutdown: { dryRun: true, marker: join(dir, 'markers', 'master.poweroff') },
     log: { level: spec.logLevel ?? 'info' },
@@ -147,15 +156,22 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   writeFileSync(masterFile, yamlOf(masterConfig));
   const master = spawnCli(['master', '-c', masterFile], join(dir, 'logs', 'master.log'));
   const stateFile = join(dir, 'master', 'state', 'master.json');
-  const info = await waitFor(() => {
-    if (master.exitCode !== null) throw new Error(`master exited with ${master.exitCode}; see ${join(dir, 'logs', 'master.log')}`);
-    if (!existsSync(stateFile)) return undefined;
-    return JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string };
-  }, 20_000, 'the master to listen');
+  const info = await waitFor(
+    () => {
+      if (master.exitCode !== null)
+        throw new Error(`master exited with ${master.exitCode}; see ${join(dir, 'logs', 'master.log')}`);
+      if (!existsSync(stateFile)) return undefined;
+      return JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string };
+    },
+    20_000,
+    'the master to listen',
+  );
 
   const agents: FleetAgent[] = [];
   const spawnAgent = (config: string, logFile: string) =>
-    spec.agentBundle ? spawnCli(['-c', config], logFile, spec.agentBundle) : spawnCli(['agent', '-c', config], logFile);
+    spec.agentBundle
+      ? spawnCli(['-c', config], logFile, spec.agentBundle)
+      : spawnCli(['agent', '-c', config], logFile);
   for (const g of spec.groups) {
     for (const id of g.agents) {
       const config = join(dir, 'agents', `${id}.yaml`);
@@ -163,7 +179,12 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       writeFileSync(
         config,
         yamlOf({
-          agent: { id, group: g.name, token: agentTokens.get(id), stateDir: join(dir, 'agents', `${id}.state`) },
+          agent: {
+            id,
+            group: g.name,
+            token: agentTokens.get(id),
+            stateDir: join(dir, 'agents', `${id}.state`),
+          },
           master: { urls: [info.url], ...(fingerprint ? { fingerprint } : {}) },
           reconnect: { initial: '200ms', max: '2s' },
           shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
@@ -171,7 +192,13 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
           log: { level: spec.logLevel ?? 'info' },
         }),
       );
-      agents.push({ id, group: g.name, config, marker, process: spawnAgent(config, join(dir, 'logs', `${id}.log`)) });
+      agents.push({
+        id,
+        group: g.name,
+        config,
+        marker,
+        process: spawnAgent(config, join(dir, 'logs', `${id}.log`)),
+      });
     }
   }
 
@@ -183,7 +210,9 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
     adminToken,
     fingerprint,
     getJson: async <T>(path: string) => {
-      const res = await pinnedRequest(`${info.http}${path}`, { fingerprints: fingerprint ? [fingerprint] : [] });
+      const res = await pinnedRequest(`${info.http}${path}`, {
+        fingerprints: fingerprint ? [fingerprint] : [],
+      });
       if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
       return JSON.parse(res.text) as T;
     },
@@ -191,7 +220,11 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
     agents,
     journal: () => readJsonLines(journalFile),
     waitForJournal: async (predicate, timeoutMs) => {
-      await waitFor(() => (predicate(readJsonLines(journalFile)) ? true : undefined), timeoutMs, 'the journal condition');
+      await waitFor(
+        () => (predicate(readJsonLines(journalFile)) ? true : undefined),
+        timeoutMs,
+        'the journal condition',
+      );
     },
     stop: async () => {
       const all = [...agents.map((a) => a.process), master];
@@ -218,9 +251,13 @@ export async function waitForAgents(fleet: RunningFleet, timeoutMs: number): Pro
     const res = await fleet.getJson<{ agents: Array<{ connected: boolean }> }>('/status');
     if (res.agents.filter((a) => a.connected).length >= fleet.agents.length) return;
     for (const a of fleet.agents) {
-      if (a.process.exitCode !== null) throw new Error(`agent ${a.id} exited with ${a.process.exitCode}; see ${fleet.dir}/logs/${a.id}.log`);
+      if (a.process.exitCode !== null)
+        throw new Error(`agent ${a.id} exited with ${a.process.exitCode}; see ${fleet.dir}/logs/${a.id}.log`);
     }
-    if (Date.now() > until) throw new Error(`only ${res.agents.filter((a) => a.connected).length} of ${fleet.agents.length} agents connected after ${timeoutMs} ms`);
+    if (Date.now() > until)
+      throw new Error(
+        `only ${res.agents.filter((a) => a.connected).length} of ${fleet.agents.length} agents connected after ${timeoutMs} ms`,
+      );
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -27,7 +27,9 @@ function describe(e: Record<string, unknown>): string | null {
     case 'master-hooks':
       return `master hooks done (${String(e.failures)} failed)`;
     case 'killpower':
-      return e.ok ? `KILLPOWER sent to the UPS: ${String(e.command)}` : `killpower ${String(e.command)} FAILED: ${String(e.error)}`;
+      return e.ok
+        ? `KILLPOWER sent to the UPS: ${String(e.command)}`
+        : `killpower ${String(e.command)} FAILED: ${String(e.error)}`;
     case 'master-poweroff':
       return e.dryRun ? 'master would now power off (dry-run marker written)' : 'master powering off';
     case 'drill-final':

@@ -218,7 +218,12 @@ export class Stage {
       // a stock NUT client cannot rehearse (FSD would really shut it down): a drill skips it, and says so
       m.alreadyDown(this.ctx.clock.now(), this.ctx.clock.now());
       this.log.info({ memberId: info.id }, 'drill: NUT client not ordered (it has no dry-run)');
-      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'drill: NUT client not ordered' });
+      this.emit({
+        kind: 'down',
+        memberId: m.id,
+        orderId: m.orderId,
+        detail: 'drill: NUT client not ordered',
+      });
     } else if (info.kind === 'nut' && !info.connected && info.leftAfterFsdAt !== undefined) {
       // a NUT client that saw the FSD latch (a primary's FSD) and left: down already, not waited for
       m.alreadyDown(info.leftAfterFsdAt, this.ctx.clock.now());

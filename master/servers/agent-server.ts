@@ -10,25 +10,25 @@ import type { Logger } from 'pino';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { verifyToken } from '../../shared/auth/token.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
+import type { PowerEvent } from '../../shared/nut/events.js';
 import { decodeAgentMessage, encode, envelop } from '../../shared/protocol/codec.js';
 import {
   type AgentMsg,
   CloseCodes,
   type EventMsg,
-  type MasterMsg,
   MAX_MESSAGE_BYTES,
+  type MasterMsg,
   type OrderMsg,
   type PolicyViewT,
   type StateMsg,
   type WelcomeMsg,
 } from '../../shared/protocol/messages.js';
-import type { PowerEvent } from '../../shared/nut/events.js';
-import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
-import type { HubSnapshot } from '../state/state-hub.js';
-import { RejectionCounters } from './protocol-counters.js';
 import { ReplayGuard } from '../../shared/protocol/replay-guard.js';
 import type { Credentials } from '../auth/token-store.js';
+import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
+import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { RejectionCounters } from './protocol-counters.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
 export interface OrderFeedback {
@@ -107,7 +107,12 @@ export class AgentServer {
     for (const s of this.byAgent.values()) {
       const entry = creds.agents.get(s.agentId!);
       if (!entry || entry.group !== s.channelGroup) {
-        this.reject(s, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `token of agent "${s.agentId}" revoked or changed`);
+        this.reject(
+          s,
+          'AUTH_FAILED',
+          CloseCodes.AUTH_FAILED,
+          `token of agent "${s.agentId}" revoked or changed`,
+        );
       }
     }
   }
@@ -121,7 +126,12 @@ export class AgentServer {
   }
 
   broadcastEvent(event: PowerEvent, message: string): void {
-    this.broadcast(envelop<EventMsg>({ type: 'event', ups: this.opts.snapshot().hub.ups, event, message }, this.opts.clock.now()));
+    this.broadcast(
+      envelop<EventMsg>(
+        { type: 'event', ups: this.opts.snapshot().hub.ups, event, message },
+        this.opts.clock.now(),
+      ),
+    );
   }
 
   async stop(): Promise<void> {
@@ -173,7 +183,10 @@ export class AgentServer {
       const code = (err as { code?: string }).code;
       if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this.rejections.add('PROTO_TOO_LARGE');
-        this.opts.logger.warn({ address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' }, 'agent message too large, closing');
+        this.opts.logger.warn(
+          { address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' },
+          'agent message too large, closing',
+        );
       } else {
         this.opts.logger.warn({ address, agentId: session.agentId, err }, 'agent connection error');
       }
@@ -183,7 +196,12 @@ export class AgentServer {
   private onMessage(session: Session, data: RawData, isBinary: boolean): void {
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (isBinary) {
-      this.reject(session, 'PROTO_MALFORMED', CloseCodes.MALFORMED, 'binary frames are not part of the protocol');
+      this.reject(
+        session,
+        'PROTO_MALFORMED',
+        CloseCodes.MALFORMED,
+        'binary frames are not part of the protocol',
+      );
       return;
     }
     const decoded = decodeAgentMessage(raw, this.maxBytes);
@@ -198,7 +216,12 @@ export class AgentServer {
     }
     const fresh = session.replay.check(msg, this.opts.clock.now());
     if (!fresh.ok) {
-      this.reject(session, fresh.code, fresh.code === 'PROTO_REPLAY' ? CloseCodes.REPLAY : CloseCodes.STALE, fresh.reason);
+      this.reject(
+        session,
+        fresh.code,
+        fresh.code === 'PROTO_REPLAY' ? CloseCodes.REPLAY : CloseCodes.STALE,
+        fresh.reason,
+      );
       return;
     }
     session.missedPings = 0;
@@ -238,7 +261,11 @@ export class AgentServer {
     const tokenOk = verifyToken(msg.token, entry?.tokenHash ?? 'sha256:'.padEnd(71, '0'));
     if (!entry || !tokenOk) {
       const backoffMs = this.opts.guard?.authFailed(session.ip) ?? 0;
-      if (backoffMs > 0) this.opts.logger.warn({ ip: session.ip, backoffMs, code: 'RATE_LIMITED' }, 'repeated failed authentications: refusing this address for a while');
+      if (backoffMs > 0)
+        this.opts.logger.warn(
+          { ip: session.ip, backoffMs, code: 'RATE_LIMITED' },
+          'repeated failed authentications: refusing this address for a while',
+        );
       this.reject(session, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `agent "${msg.agentId}" not authenticated`);
       return;
     }
@@ -258,7 +285,10 @@ export class AgentServer {
     if (!this.opts.registry.get(entry.id)) this.opts.registry.declare(entry.id, 'agent', entry.group);
     const previous = this.byAgent.get(entry.id);
     if (previous && previous !== session) {
-      this.opts.logger.info({ agentId: entry.id, address: session.address }, 'agent reconnected; closing its old connection');
+      this.opts.logger.info(
+        { agentId: entry.id, address: session.address },
+        'agent reconnected; closing its old connection',
+      );
       this.clearTimers(previous);
       if (previous.channel) this.opts.registry.disconnect(entry.id, previous.channel);
       previous.agentId = null;
@@ -285,7 +315,13 @@ export class AgentServer {
     const channel: MemberChannel = { sendOrder: (order: OrderMsg) => this.send(session, order) };
     session.channel = channel;
     this.opts.logger.info(
-      { agentId: entry.id, group: entry.group, version: msg.version, dryRun: msg.dryRun, address: session.address },
+      {
+        agentId: entry.id,
+        group: entry.group,
+        version: msg.version,
+        dryRun: msg.dryRun,
+        address: session.address,
+      },
       'agent connected',
     );
     // registering may immediately re-send a pending order, so the snapshot goes first
@@ -307,7 +343,10 @@ export class AgentServer {
   private schedulePing(session: Session): void {
     session.pingTimer = this.opts.clock.setTimer(this.opts.pingIntervalMs, () => {
       if (session.missedPings >= 2) {
-        this.opts.logger.warn({ agentId: session.agentId, address: session.address }, 'agent missed two pings, terminating');
+        this.opts.logger.warn(
+          { agentId: session.agentId, address: session.address },
+          'agent missed two pings, terminating',
+        );
         session.ws.terminate();
         return;
       }
@@ -321,7 +360,12 @@ export class AgentServer {
     if (session.ws.readyState === WebSocket.OPEN) session.ws.send(encode(msg));
   }
 
-  private reject(session: Session, code: Parameters<RejectionCounters['add']>[0], closeCode: number, reason: string): void {
+  private reject(
+    session: Session,
+    code: Parameters<RejectionCounters['add']>[0],
+    closeCode: number,
+    reason: string,
+  ): void {
     const count = this.rejections.add(code);
     this.opts.logger.warn(
       { code, closeCode, reason, address: session.address, agentId: session.agentId, rejected: count },

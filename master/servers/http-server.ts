@@ -9,8 +9,8 @@ import type { Logger } from 'pino';
 import { verifyToken } from '../../shared/auth/token.js';
 import { systemClock } from '../../shared/clock.js';
 import { UpsfleetError } from '../../shared/errors.js';
-import type { AgentServer } from './agent-server.js';
 import { AddressGuard, normalizeIp } from './address-guard.js';
+import type { AgentServer } from './agent-server.js';
 import { FrontDoor } from './front-door.js';
 import { isLoopbackHost } from './loopback.js';
 
@@ -22,7 +22,7 @@ export interface AdminApi {
   /** POST /api/fsd {reason}: make the fleet critical now. */
   fsd(reason: string): Promise<void>;
   /** POST /api/drill: run the sequence in drill mode. */
-  drill(): Promise<{ runId: string } | void>;
+  drill(): Promise<{ runId: string } | undefined>;
 }
 
 export interface HttpServerOptions {
@@ -68,11 +68,28 @@ export class HttpServer {
       });
     };
     const server: Server = tls
-      ? createHttpsServer({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2', handshakeTimeout: this.opts.handshakeTimeoutMs ?? 10_000 }, handler)
+      ? createHttpsServer(
+          {
+            key: tls.keyPem,
+            cert: tls.certPem,
+            minVersion: 'TLSv1.2',
+            handshakeTimeout: this.opts.handshakeTimeoutMs ?? 10_000,
+          },
+          handler,
+        )
       : createServer(handler);
-    if (tls) server.on('tlsClientError', (err, socket) => logger.debug({ err: err.message, ip: normalizeIp(socket.remoteAddress) }, 'TLS handshake failed'));
+    if (tls)
+      server.on('tlsClientError', (err, socket) =>
+        logger.debug({ err: err.message, ip: normalizeIp(socket.remoteAddress) }, 'TLS handshake failed'),
+      );
     const guard =
-      this.opts.guard ?? new AddressGuard({ clock: systemClock, connectionsPerAddress: 64, authFailures: 10, maxBackoffMs: 60_000 });
+      this.opts.guard ??
+      new AddressGuard({
+        clock: systemClock,
+        connectionsPerAddress: 64,
+        authFailures: 10,
+        maxBackoffMs: 60_000,
+      });
     const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger });
     server.on('upgrade', (req, socket, head) => {
       if (new URL(req.url ?? '/', 'http://x').pathname === '/ws') {
@@ -85,7 +102,14 @@ export class HttpServer {
     server.requestTimeout = 15_000;
     await new Promise<void>((resolve, reject) => {
       front.server.once('error', (err) =>
-        reject(new UpsfleetError('LISTEN_FAILED', `cannot listen on ${host}:${port}: ${err.message}`, { host, port }, { cause: err })),
+        reject(
+          new UpsfleetError(
+            'LISTEN_FAILED',
+            `cannot listen on ${host}:${port}: ${err.message}`,
+            { host, port },
+            { cause: err },
+          ),
+        ),
       );
       front.server.listen(port, host, () => resolve());
     });
@@ -113,7 +137,10 @@ export class HttpServer {
     }
     if (req.method === 'GET' && url.pathname === '/metrics' && this.opts.metrics) {
       const text = await this.opts.metrics.text();
-      res.writeHead(200, { 'content-type': this.opts.metrics.contentType, 'content-length': Buffer.byteLength(text) });
+      res.writeHead(200, {
+        'content-type': this.opts.metrics.contentType,
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
       return;
     }
@@ -125,7 +152,10 @@ export class HttpServer {
       const admin = this.authenticateAdmin(req);
       if (!admin) {
         this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress));
-        this.json(res, 401, { error: 'admin token required (Authorization: Bearer <token>)', code: 'AUTH_FAILED' });
+        this.json(res, 401, {
+          error: 'admin token required (Authorization: Bearer <token>)',
+          code: 'AUTH_FAILED',
+        });
         return;
       }
       const body = await this.readJson(req, res);
@@ -175,7 +205,10 @@ export class HttpServer {
     return admin?.name ?? null;
   }
 
-  private async readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+  private async readJson(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<Record<string, unknown> | undefined> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -200,7 +233,10 @@ export class HttpServer {
 
   private json(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body, null, 2);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
     res.end(text);
   }
 }

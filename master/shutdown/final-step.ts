@@ -16,7 +16,12 @@ export async function runFinalStep(master: Master, ctx: { drill: boolean; reason
     clock,
     env: { UPSFLEET_REASON: ctx.reason, UPSFLEET_DRILL: ctx.drill ? '1' : '0' },
   });
-  journal.write({ kind: 'master-hooks', ts: clock.now(), failures: hooks.failures, durationMs: hooks.durationMs });
+  journal.write({
+    kind: 'master-hooks',
+    ts: clock.now(),
+    failures: hooks.failures,
+    durationMs: hooks.durationMs,
+  });
   if (ctx.drill) {
     journal.write({ kind: 'drill-final', ts: clock.now(), note: 'drill: killpower and power-off skipped' });
     log.info('drill: the master would now send killpower and power off');
@@ -30,7 +35,13 @@ export async function runFinalStep(master: Master, ctx: { drill: boolean; reason
   } catch (err) {
     // the power-off still happens: a running master on a dying battery protects nobody
     log.error({ err, command: killpower }, 'killpower failed; the UPS may not power-cycle the load');
-    journal.write({ kind: 'killpower', ts: clock.now(), command: killpower, ok: false, error: (err as Error).message });
+    journal.write({
+      kind: 'killpower',
+      ts: clock.now(),
+      command: killpower,
+      ok: false,
+      error: (err as Error).message,
+    });
   }
   const result = await powerOff({
     command: settings.shutdown.command,

@@ -19,7 +19,10 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
         try {
           text = readFileSync(cfg.timeline, 'utf8');
         } catch (err) {
-          throw new UpsfleetError('CONFIG_NOT_FOUND', `${settings.file}: /ups/source/timeline: cannot read ${cfg.timeline} (${(err as Error).message})`);
+          throw new UpsfleetError(
+            'CONFIG_NOT_FOUND',
+            `${settings.file}: /ups/source/timeline: cannot read ${cfg.timeline} (${(err as Error).message})`,
+          );
         }
       }
       return new SimulatedSource({
@@ -47,12 +50,16 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
         device,
         clock,
         logger: logger.child({ module: 'source' }),
-        ...(cfg.pollInterval !== undefined ? { pollIntervalMs: parseDuration(cfg.pollInterval, '/ups/source/pollInterval') } : {}),
+        ...(cfg.pollInterval !== undefined
+          ? { pollIntervalMs: parseDuration(cfg.pollInterval, '/ups/source/pollInterval') }
+          : {}),
         ...(cfg.fullPollInterval !== undefined
           ? { fullPollIntervalMs: parseDuration(cfg.fullPollInterval, '/ups/source/fullPollInterval') }
           : {}),
         ...(low['battery.charge.low'] !== undefined ? { batteryChargeLow: low['battery.charge.low'] } : {}),
-        ...(low['battery.runtime.low'] !== undefined ? { batteryRuntimeLow: low['battery.runtime.low'] } : {}),
+        ...(low['battery.runtime.low'] !== undefined
+          ? { batteryRuntimeLow: low['battery.runtime.low'] }
+          : {}),
         ...(cfg.ignoreLowBattery !== undefined ? { ignoreLowBattery: cfg.ignoreLowBattery } : {}),
       });
     }
@@ -61,6 +68,9 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
       return createNutSource({ config: cfg, upsName, clock, logger: logger.child({ module: 'source' }) });
     }
     default:
-      throw new UpsfleetError('CONFIG_INVALID', `${settings.file}: /ups/source/type "${(cfg as { type: string }).type}" is not available in this build`);
+      throw new UpsfleetError(
+        'CONFIG_INVALID',
+        `${settings.file}: /ups/source/type "${(cfg as { type: string }).type}" is not available in this build`,
+      );
   }
 }

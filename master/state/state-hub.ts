@@ -30,7 +30,14 @@ export class StateHub {
     readonly upsName: string,
     private readonly clock: Clock,
   ) {
-    this.current = { ups: upsName, vars: {}, waiting: true, stale: false, staleReason: null, updatedAt: null };
+    this.current = {
+      ups: upsName,
+      vars: {},
+      waiting: true,
+      stale: false,
+      staleReason: null,
+      updatedAt: null,
+    };
   }
 
   snapshot(): HubSnapshot {
@@ -45,9 +52,16 @@ export class StateHub {
   /** A full snapshot from the source. */
   publishVars(vars: UpsVars): void {
     const before = this.current.vars;
-    const changed = [...new Set([...Object.keys(before), ...Object.keys(vars)])].filter((k) => before[k] !== vars[k]);
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(vars)])].filter(
+      (k) => before[k] !== vars[k],
+    );
     const wasWaiting = this.current.waiting;
-    this.current = { ...this.current, vars: Object.freeze({ ...vars }), waiting: false, updatedAt: this.clock.now() };
+    this.current = {
+      ...this.current,
+      vars: Object.freeze({ ...vars }),
+      waiting: false,
+      updatedAt: this.clock.now(),
+    };
     if (changed.length === 0 && !wasWaiting) return;
     for (const l of this.listeners) l.vars?.(this.current, changed);
   }

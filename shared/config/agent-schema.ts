@@ -23,7 +23,10 @@ export const AgentConfigSchema = Type.Object(
         auto: Type.Optional(Type.Boolean()),
         /** SHA-256 fingerprint(s) of the master's certificate, as `upsfleet keygen` prints it (a list during a key rotation). */
         fingerprint: Type.Optional(
-          Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 8 })]),
+          Type.Union([
+            Type.String({ minLength: 1 }),
+            Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 8 }),
+          ]),
         ),
         /** PEM CA bundle that must have signed the master's certificate (instead of, or with, a fingerprint). */
         ca: Type.Optional(Type.String({ minLength: 1 })),

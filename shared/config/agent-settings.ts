@@ -3,24 +3,32 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { UpsfleetError } from '../errors.js';
+import type { WebhookSpec } from '../exec/webhook.js';
+import { isLoopbackHost } from '../net/loopback.js';
+import { normalizeFingerprint } from '../tls/fingerprint.js';
 import { type AgentConfigFile, AgentConfigSchema } from './agent-schema.js';
 import { DEFAULT_DEADTIME_MS, DEFAULT_NOTIFY_TIMEOUT_MS, defaultPowerOffCommand } from './defaults.js';
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { commandArgv, type HookSpec, resolveHooks } from './resolved.js';
-import { isLoopbackHost } from '../net/loopback.js';
-import { normalizeFingerprint } from '../tls/fingerprint.js';
-import type { WebhookSpec } from '../exec/webhook.js';
 import { resolveWebhooks } from './webhooks.js';
 
-function resolveMasterTls(m: AgentConfigFile['master'], abs: (p: string) => string, file: string): AgentSettings['masterTls'] {
-  const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
+function resolveMasterTls(
+  m: AgentConfigFile['master'],
+  abs: (p: string) => string,
+  file: string,
+): AgentSettings['masterTls'] {
+  const pins =
+    m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
   const fingerprints = pins.map((p) => normalizeFingerprint(p)).filter((p): p is string => p !== null);
   if (m.ca === undefined) return { fingerprints };
   const caFile = abs(m.ca);
   try {
     return { fingerprints, caPem: readFileSync(caFile, 'utf8'), caFile };
   } catch (err) {
-    throw new UpsfleetError('CONFIG_NOT_FOUND', `${file}: /master/ca: cannot read ${caFile} (${(err as Error).message})`);
+    throw new UpsfleetError(
+      'CONFIG_NOT_FOUND',
+      `${file}: /master/ca: cannot read ${caFile} (${(err as Error).message})`,
+    );
   }
 }
 
@@ -60,14 +68,22 @@ function masterProblems(m: AgentConfigFile['master']): Array<{ path: string; mes
   if ((m.urls === undefined) === (m.auto !== true)) {
     problems.push({ path: '/master', message: 'give either urls (a list) or auto: true (mDNS discovery)' });
   }
-  const pins = m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
+  const pins =
+    m.fingerprint === undefined ? [] : typeof m.fingerprint === 'string' ? [m.fingerprint] : m.fingerprint;
   pins.forEach((p, i) => {
     if (normalizeFingerprint(p) === null) {
-      problems.push({ path: `/master/fingerprint${typeof m.fingerprint === 'string' ? '' : `/${i}`}`, message: 'not a SHA-256 fingerprint (sha256:<64 hex>, as upsfleet keygen prints it)' });
+      problems.push({
+        path: `/master/fingerprint${typeof m.fingerprint === 'string' ? '' : `/${i}`}`,
+        message: 'not a SHA-256 fingerprint (sha256:<64 hex>, as upsfleet keygen prints it)',
+      });
     }
   });
   if (m.auto && pins.length === 0 && m.ca === undefined) {
-    problems.push({ path: '/master/auto', message: 'discovery needs master.fingerprint (or master.ca): mDNS only finds addresses, the pin decides whom to trust' });
+    problems.push({
+      path: '/master/auto',
+      message:
+        'discovery needs master.fingerprint (or master.ca): mDNS only finds addresses, the pin decides whom to trust',
+    });
   }
   (m.urls ?? []).forEach((u, i) => {
     let parsed: URL;
@@ -78,10 +94,16 @@ function masterProblems(m: AgentConfigFile['master']): Array<{ path: string; mes
       return;
     }
     if (parsed.protocol === 'ws:' && !isLoopbackHost(parsed.hostname)) {
-      problems.push({ path: `/master/urls/${i}`, message: 'plain ws:// is allowed to a loopback address only; use wss:// and pin master.fingerprint' });
+      problems.push({
+        path: `/master/urls/${i}`,
+        message: 'plain ws:// is allowed to a loopback address only; use wss:// and pin master.fingerprint',
+      });
     }
     if (parsed.protocol === 'ws:' && (pins.length > 0 || m.ca !== undefined)) {
-      problems.push({ path: `/master/urls/${i}`, message: 'a fingerprint or CA is given but this URL is plain ws://; use wss://' });
+      problems.push({
+        path: `/master/urls/${i}`,
+        message: 'a fingerprint or CA is given but this URL is plain ws://; use wss://',
+      });
     }
   });
   return problems;
@@ -97,7 +119,10 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
     try {
       token = readFileSync(tokenFile, 'utf8').trim();
     } catch (err) {
-      throw new UpsfleetError('CONFIG_NOT_FOUND', `${file}: /agent/tokenFile: cannot read ${tokenFile} (${(err as Error).message})`);
+      throw new UpsfleetError(
+        'CONFIG_NOT_FOUND',
+        `${file}: /agent/tokenFile: cannot read ${tokenFile} (${(err as Error).message})`,
+      );
     }
   }
   return {
@@ -122,7 +147,8 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
     hooks: resolveHooks(c.hooks, '/hooks'),
     notify: {
       ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
-      timeoutMs: c.notify?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(c.notify.timeout),
+      timeoutMs:
+        c.notify?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(c.notify.timeout),
       webhooks: resolveWebhooks(c.notify?.webhooks),
     },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
@@ -130,9 +156,15 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
 }
 
 export function loadAgentSettings(file: string): AgentSettings {
-  return resolveAgentSettings(loadConfigFile<AgentConfigFile>(file, AgentConfigSchema, [consistency]).value, file);
+  return resolveAgentSettings(
+    loadConfigFile<AgentConfigFile>(file, AgentConfigSchema, [consistency]).value,
+    file,
+  );
 }
 
 export function parseAgentSettings(text: string, file: string): AgentSettings {
-  return resolveAgentSettings(parseConfigText<AgentConfigFile>(text, file, AgentConfigSchema, [consistency]).value, file);
+  return resolveAgentSettings(
+    parseConfigText<AgentConfigFile>(text, file, AgentConfigSchema, [consistency]).value,
+    file,
+  );
 }

@@ -1,10 +1,13 @@
 /** Schema pieces both configs use. Durations are seconds (number) or strings such as "90s", "5m". */
 import { Type } from '@sinclair/typebox';
 
-export const Duration = Type.Union([
-  Type.Number({ minimum: 0 }),
-  Type.String({ pattern: '^\\s*(\\d+(\\.\\d+)?|(\\d+(\\.\\d+)?(ms|s|m|h))+)\\s*$' }),
-], { description: 'seconds, or a string like 500ms, 90s, 5m, 1h' });
+export const Duration = Type.Union(
+  [
+    Type.Number({ minimum: 0 }),
+    Type.String({ pattern: '^\\s*(\\d+(\\.\\d+)?|(\\d+(\\.\\d+)?(ms|s|m|h))+)\\s*$' }),
+  ],
+  { description: 'seconds, or a string like 500ms, 90s, 5m, 1h' },
+);
 
 export const Name = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 

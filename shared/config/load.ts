@@ -44,7 +44,9 @@ function locate(doc: ReturnType<typeof parseDocument>, pointer: string, useKey: 
     if (useKey) {
       const parent = keys.length > 1 ? doc.getIn(keys.slice(0, -1), true) : doc.contents;
       if (isMap(parent)) {
-        const pair = parent.items.find((it) => isScalar(it.key) && String(it.key.value) === String(keys.at(-1)));
+        const pair = parent.items.find(
+          (it) => isScalar(it.key) && String(it.key.value) === String(keys.at(-1)),
+        );
         if (pair && isScalar(pair.key)) return pair.key as Node;
       }
     }
@@ -84,7 +86,8 @@ function pruneUnionNoise(errors: ErrorObject[]): ErrorObject[] {
   const unionAt = new Map<string, ErrorObject>();
   for (const e of errors) {
     const description = (e.parentSchema as { description?: string } | undefined)?.description;
-    if (e.keyword === 'anyOf' && description) unionAt.set(e.instancePath, { ...e, message: `must be ${description}` });
+    if (e.keyword === 'anyOf' && description)
+      unionAt.set(e.instancePath, { ...e, message: `must be ${description}` });
   }
   const out: ErrorObject[] = [];
   const seen = new Set<string>();
@@ -92,7 +95,8 @@ function pruneUnionNoise(errors: ErrorObject[]): ErrorObject[] {
     const union = unionAt.get(e.instancePath);
     const chosen = union ?? e;
     if (!union && e.keyword === 'anyOf') continue;
-    if (!union && e.keyword === 'type' && errors.some((o) => o.instancePath.startsWith(`${e.instancePath}/`))) continue;
+    if (!union && e.keyword === 'type' && errors.some((o) => o.instancePath.startsWith(`${e.instancePath}/`)))
+      continue;
     const key = `${chosen.instancePath}|${chosen.keyword}|${chosen.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -125,12 +129,22 @@ export function parseConfigText<T>(
   };
   for (const err of doc.errors) {
     const pos = lineCounter.linePos(err.pos[0]);
-    problems.push({ file, line: pos.line, column: pos.col, path: '', message: err.message.split('\n')[0] ?? '' });
+    problems.push({
+      file,
+      line: pos.line,
+      column: pos.col,
+      path: '',
+      message: err.message.split('\n')[0] ?? '',
+    });
   }
   if (problems.length > 0) {
-    throw new UpsfleetError('CONFIG_SYNTAX', `${file}: invalid YAML\n${problems.map(formatProblem).join('\n')}`, {
-      problems,
-    });
+    throw new UpsfleetError(
+      'CONFIG_SYNTAX',
+      `${file}: invalid YAML\n${problems.map(formatProblem).join('\n')}`,
+      {
+        problems,
+      },
+    );
   }
   const value = doc.toJS() ?? {};
   const validate = validatorFor(schema);
@@ -155,14 +169,22 @@ export function parseConfigText<T>(
   return { value: deepFreeze(value as T), file };
 }
 
-export function loadConfigFile<T>(file: string, schema: TSchema, extraChecks: ExtraCheck<T>[] = []): LoadedConfig<T> {
+export function loadConfigFile<T>(
+  file: string,
+  schema: TSchema,
+  extraChecks: ExtraCheck<T>[] = [],
+): LoadedConfig<T> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UpsfleetError('CONFIG_NOT_FOUND', `${file}: cannot read the configuration (${(err as Error).message})`, {
-      file,
-    });
+    throw new UpsfleetError(
+      'CONFIG_NOT_FOUND',
+      `${file}: cannot read the configuration (${(err as Error).message})`,
+      {
+        file,
+      },
+    );
   }
   return parseConfigText(text, file, schema, extraChecks);
 }

@@ -1,9 +1,8 @@
 /** The master's settings: the config file validated, checked for consistency, defaults applied. */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
-import type { SourceConfigT } from './master-schema.js';
-import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
-import type { NutServerConfigT } from './nut-server-schema.js';
+import type { WebhookSpec } from '../exec/webhook.js';
+import { isLoopbackHost } from '../net/loopback.js';
 import {
   DEFAULT_DEADTIME_MS,
   DEFAULT_DEBOUNCE_MS,
@@ -15,9 +14,10 @@ import {
   defaultPowerOffCommand,
 } from './defaults.js';
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
-import { isLoopbackHost } from '../net/loopback.js';
+import type { SourceConfigT } from './master-schema.js';
+import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
+import type { NutServerConfigT } from './nut-server-schema.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
-import type { WebhookSpec } from '../exec/webhook.js';
 import { resolveWebhooks } from './webhooks.js';
 
 /** Spare battery time the sequence must leave (`plan.margin`). */
@@ -92,7 +92,10 @@ export const DEFAULT_LIMITS: LimitsSpec = {
 
 /** Where `upsfleet keygen` writes and the master looks when `master.tls` names no files. */
 export function defaultTlsFiles(stateDir: string): { certFile: string; keyFile: string } {
-  return { certFile: resolve(stateDir, 'tls', 'master.crt'), keyFile: resolve(stateDir, 'tls', 'master.key') };
+  return {
+    certFile: resolve(stateDir, 'tls', 'master.crt'),
+    keyFile: resolve(stateDir, 'tls', 'master.key'),
+  };
 }
 
 const consistency: ExtraCheck<MasterConfigFile> = (c) => {
@@ -101,7 +104,10 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
   c.sequence.forEach((step, i) => {
     step.groups.forEach((g, j) => {
       if (inSequence.has(g)) {
-        problems.push({ path: `/sequence/${i}/groups/${j}`, message: `group "${g}" is already in step ${inSequence.get(g)! + 1}` });
+        problems.push({
+          path: `/sequence/${i}/groups/${j}`,
+          message: `group "${g}" is already in step ${inSequence.get(g)! + 1}`,
+        });
       } else inSequence.set(g, i);
     });
   });
@@ -110,10 +116,16 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
     if (g.trigger) {
       early.add(name);
       if (inSequence.has(name)) {
-        problems.push({ path: `/groups/${name}/trigger`, message: `group "${name}" has its own trigger and is also in the sequence; an early group leaves before the sequence` });
+        problems.push({
+          path: `/groups/${name}/trigger`,
+          message: `group "${name}" has its own trigger and is also in the sequence; an early group leaves before the sequence`,
+        });
       }
       if (Object.keys(g.trigger).length === 0) {
-        problems.push({ path: `/groups/${name}/trigger`, message: 'an early trigger needs chargeBelow, runtimeBelow or onBatteryFor' });
+        problems.push({
+          path: `/groups/${name}/trigger`,
+          message: 'an early trigger needs chargeBelow, runtimeBelow or onBatteryFor',
+        });
       }
     }
   }
@@ -122,22 +134,37 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
     if (ids.has(a.id)) problems.push({ path: `/agents/${i}/id`, message: `agent "${a.id}" is listed twice` });
     ids.add(a.id);
     if (!inSequence.has(a.group) && !early.has(a.group)) {
-      problems.push({ path: `/agents/${i}/group`, message: `group "${a.group}" is neither in the sequence nor an early group` });
+      problems.push({
+        path: `/agents/${i}/group`,
+        message: `group "${a.group}" is neither in the sequence nor an early group`,
+      });
     }
   });
   const src = c.ups.source;
   if (src.type === 'simulated' && src.timeline !== undefined && src.script !== undefined) {
-    problems.push({ path: '/ups/source/script', message: 'give either timeline (a file) or script (inline), not both' });
+    problems.push({
+      path: '/ups/source/script',
+      message: 'give either timeline (a file) or script (inline), not both',
+    });
   }
   const tls = c.master.tls;
   if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
-    problems.push({ path: '/master/tls', message: 'give both cert and key (or neither, for the files of `upsfleet keygen`)' });
+    problems.push({
+      path: '/master/tls',
+      message: 'give both cert and key (or neither, for the files of `upsfleet keygen`)',
+    });
   }
   if (tls?.insecure && tls.cert !== undefined) {
-    problems.push({ path: '/master/tls/insecure', message: 'insecure: true turns TLS off; remove it or the cert/key' });
+    problems.push({
+      path: '/master/tls/insecure',
+      message: 'insecure: true turns TLS off; remove it or the cert/key',
+    });
   }
   if (tls?.insecure && c.master.listen && !isLoopbackHost(splitHostPort(c.master.listen).host)) {
-    problems.push({ path: '/master/tls/insecure', message: 'plain HTTP/WebSocket is allowed on a loopback listen address only' });
+    problems.push({
+      path: '/master/tls/insecure',
+      message: 'plain HTTP/WebSocket is allowed on a loopback listen address only',
+    });
   }
   if (c.master.listen) {
     const port = Number(c.master.listen.slice(c.master.listen.lastIndexOf(':') + 1));
@@ -170,7 +197,8 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     id: c.master.id,
     listen: splitHostPort(c.master.listen ?? DEFAULT_LISTEN),
     stateDir,
-    pingIntervalMs: c.master.pingInterval === undefined ? DEFAULT_PING_INTERVAL_MS : parseDuration(c.master.pingInterval),
+    pingIntervalMs:
+      c.master.pingInterval === undefined ? DEFAULT_PING_INTERVAL_MS : parseDuration(c.master.pingInterval),
     ups: { name: c.ups.name ?? 'ups', description: c.ups.description ?? 'upsfleet UPS', source },
     policy: {
       debounceMs: c.policy?.debounce === undefined ? DEFAULT_DEBOUNCE_MS : parseDuration(c.policy.debounce),
@@ -221,9 +249,14 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
 }
 
 function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
-  const ms = (v: string | number | undefined, fallback: number, where: string) => (v === undefined ? fallback : parseDuration(v, where));
+  const ms = (v: string | number | undefined, fallback: number, where: string) =>
+    v === undefined ? fallback : parseDuration(v, where);
   return {
-    handshakeTimeoutMs: ms(l?.handshakeTimeout, DEFAULT_LIMITS.handshakeTimeoutMs, '/master/limits/handshakeTimeout'),
+    handshakeTimeoutMs: ms(
+      l?.handshakeTimeout,
+      DEFAULT_LIMITS.handshakeTimeoutMs,
+      '/master/limits/handshakeTimeout',
+    ),
     maxMessageBytes: l?.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
     connectionsPerAddress: l?.connectionsPerAddress ?? DEFAULT_LIMITS.connectionsPerAddress,
     authFailures: l?.authFailures ?? DEFAULT_LIMITS.authFailures,
@@ -233,9 +266,15 @@ function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
 }
 
 export function loadMasterSettings(file: string): MasterSettings {
-  return resolveMasterSettings(loadConfigFile<MasterConfigFile>(file, MasterConfigSchema, [consistency]).value, file);
+  return resolveMasterSettings(
+    loadConfigFile<MasterConfigFile>(file, MasterConfigSchema, [consistency]).value,
+    file,
+  );
 }
 
 export function parseMasterSettings(text: string, file: string): MasterSettings {
-  return resolveMasterSettings(parseConfigText<MasterConfigFile>(text, file, MasterConfigSchema, [consistency]).value, file);
+  return resolveMasterSettings(
+    parseConfigText<MasterConfigFile>(text, file, MasterConfigSchema, [consistency]).value,
+    file,
+  );
 }

@@ -1,5 +1,5 @@
 /** Pieces of resolved (defaults applied, durations in ms) settings shared by master and agent. */
-import { type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { parseDuration } from '../duration.js';
 import type { Command, Hook, Trigger } from './common-schema.js';
 import { DEFAULT_HOOK_TIMEOUT_MS } from './defaults.js';
@@ -17,11 +17,15 @@ export interface TriggerSpec {
   onBatteryForMs?: number;
 }
 
-export function resolveHooks(hooks: ReadonlyArray<Static<typeof Hook>> | undefined, where: string): HookSpec[] {
+export function resolveHooks(
+  hooks: ReadonlyArray<Static<typeof Hook>> | undefined,
+  where: string,
+): HookSpec[] {
   return (hooks ?? []).map((h, i) => ({
     name: h.name ?? (typeof h.run === 'string' ? h.run : h.run.join(' ')).slice(0, 128),
     run: typeof h.run === 'string' ? h.run : [...h.run],
-    timeoutMs: h.timeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(h.timeout, `${where}/${i}/timeout`),
+    timeoutMs:
+      h.timeout === undefined ? DEFAULT_HOOK_TIMEOUT_MS : parseDuration(h.timeout, `${where}/${i}/timeout`),
     drillSafe: h.drillSafe ?? false,
   }));
 }
@@ -30,8 +34,10 @@ export function resolveTrigger(t: Static<typeof Trigger> | undefined, where: str
   if (!t) return {};
   const out: TriggerSpec = {};
   if (t.chargeBelow !== undefined) out.chargeBelow = t.chargeBelow;
-  if (t.runtimeBelow !== undefined) out.runtimeBelowMs = parseDuration(t.runtimeBelow, `${where}/runtimeBelow`);
-  if (t.onBatteryFor !== undefined) out.onBatteryForMs = parseDuration(t.onBatteryFor, `${where}/onBatteryFor`);
+  if (t.runtimeBelow !== undefined)
+    out.runtimeBelowMs = parseDuration(t.runtimeBelow, `${where}/runtimeBelow`);
+  if (t.onBatteryFor !== undefined)
+    out.onBatteryForMs = parseDuration(t.onBatteryFor, `${where}/onBatteryFor`);
   return out;
 }
 

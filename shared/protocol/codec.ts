@@ -36,16 +36,31 @@ function decode<M>(
 ): DecodeResult<M> {
   const size = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   if (size > maxBytes) {
-    return { ok: false, code: 'PROTO_TOO_LARGE', closeCode: CloseCodes.TOO_LARGE, reason: `${size} > ${maxBytes} bytes` };
+    return {
+      ok: false,
+      code: 'PROTO_TOO_LARGE',
+      closeCode: CloseCodes.TOO_LARGE,
+      reason: `${size} > ${maxBytes} bytes`,
+    };
   }
   let value: unknown;
   try {
     value = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch (err) {
-    return { ok: false, code: 'PROTO_MALFORMED', closeCode: CloseCodes.MALFORMED, reason: (err as Error).message };
+    return {
+      ok: false,
+      code: 'PROTO_MALFORMED',
+      closeCode: CloseCodes.MALFORMED,
+      reason: (err as Error).message,
+    };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, code: 'PROTO_MALFORMED', closeCode: CloseCodes.MALFORMED, reason: 'not a JSON object' };
+    return {
+      ok: false,
+      code: 'PROTO_MALFORMED',
+      closeCode: CloseCodes.MALFORMED,
+      reason: 'not a JSON object',
+    };
   }
   const obj: Record<string, unknown> = value as Record<string, unknown>;
   if (obj.v !== PROTOCOL_VERSION) {
@@ -78,11 +93,17 @@ function decode<M>(
   return { ok: true, msg: obj as M };
 }
 
-export function decodeAgentMessage(raw: string | Buffer, maxBytes = MAX_MESSAGE_BYTES): DecodeResult<AgentMsg> {
+export function decodeAgentMessage(
+  raw: string | Buffer,
+  maxBytes = MAX_MESSAGE_BYTES,
+): DecodeResult<AgentMsg> {
   return decode<AgentMsg>(raw, agentValidators, maxBytes);
 }
 
-export function decodeMasterMessage(raw: string | Buffer, maxBytes = MAX_MESSAGE_BYTES): DecodeResult<MasterMsg> {
+export function decodeMasterMessage(
+  raw: string | Buffer,
+  maxBytes = MAX_MESSAGE_BYTES,
+): DecodeResult<MasterMsg> {
   return decode<MasterMsg>(raw, masterValidators, maxBytes);
 }
 

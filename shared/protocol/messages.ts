@@ -92,7 +92,12 @@ export const Progress = envelope('progress', {
   hook: Type.Integer({ minimum: 0 }),
   of: Type.Integer({ minimum: 0 }),
   name: Type.String({ maxLength: 128 }),
-  status: Type.Union([Type.Literal('started'), Type.Literal('ok'), Type.Literal('failed'), Type.Literal('skipped')]),
+  status: Type.Union([
+    Type.Literal('started'),
+    Type.Literal('ok'),
+    Type.Literal('failed'),
+    Type.Literal('skipped'),
+  ]),
   durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 

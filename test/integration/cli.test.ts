@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Master } from '../../master/master.js';
 import { generateToken, hashToken } from '../../shared/auth/token.js';
 import { parseMasterSettings } from '../../shared/config/master-settings.js';
 import { silentLogger } from '../../shared/logger.js';
-import { Master } from '../../master/master.js';
 
 const CLI = join(import.meta.dirname, '../../cli/main.ts');
 

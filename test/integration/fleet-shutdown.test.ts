@@ -63,7 +63,9 @@ describe('fleet shutdown with real master and agent processes', () => {
     assert.equal(killpower.ok, true);
     const lastAgentDown = Math.max(...fleet.agents.map((a) => markerOf(a.id).ts));
     assert.ok((killpower.ts as number) > lastAgentDown, 'killpower came before an agent was down');
-    const master = JSON.parse(readFileSync(join(dir, 'markers', 'master.poweroff'), 'utf8')) as PowerOffMarker;
+    const master = JSON.parse(
+      readFileSync(join(dir, 'markers', 'master.poweroff'), 'utf8'),
+    ) as PowerOffMarker;
     assert.ok(master.ts >= (killpower.ts as number));
   });
 
@@ -73,7 +75,10 @@ describe('fleet shutdown with real master and agent processes', () => {
     const online = journal.findIndex((e, i) => i > critical && e.kind === 'event' && e.event === 'ONLINE');
     assert.ok(critical >= 0, 'the outage never became critical');
     assert.ok(online > critical, 'the timeline brings mains back after the sequence started');
-    assert.ok(journal.findIndex((e) => e.kind === 'killpower') > online, 'the sequence stopped when mains returned');
+    assert.ok(
+      journal.findIndex((e) => e.kind === 'killpower') > online,
+      'the sequence stopped when mains returned',
+    );
   });
 
   it('reports the fleet and the sequence on GET /status', async () => {
@@ -83,7 +88,10 @@ describe('fleet shutdown with real master and agent processes', () => {
       ups: { vars: Record<string, string> };
     };
     assert.equal(status.agents.length, 6);
-    assert.ok(status.agents.every((a) => a.connected && a.dryRun), 'dry-run agents stay connected');
+    assert.ok(
+      status.agents.every((a) => a.connected && a.dryRun),
+      'dry-run agents stay connected',
+    );
     assert.equal(status.sequence.state, 'done');
     assert.equal(status.ups.vars['ups.status'], 'OL CHRG');
   });

@@ -16,7 +16,9 @@ export class TestClient {
       if (d.ok) this.messages.push(d.msg);
       for (const w of this.waiters.splice(0)) w();
     });
-    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   opened(): Promise<void> {
@@ -41,7 +43,9 @@ export class TestClient {
       if (got.length >= count) return got;
       await new Promise<void>((resolve, reject) => {
         this.waiters.push(resolve);
-        this.closed.then((c) => reject(new Error(`closed (${c.code} ${c.reason}) while waiting for ${type}`)));
+        this.closed.then((c) =>
+          reject(new Error(`closed (${c.code} ${c.reason}) while waiting for ${type}`)),
+        );
       });
     }
   }

@@ -70,7 +70,11 @@ export class NutServer {
       description: opts.description ?? 'upsfleet UPS',
       version: opts.version ?? '0.1.0',
       hideLowBattery: config.hideLowBattery ?? true,
-      ...(opts.tls ? { tls: createSecureContext({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }) } : {}),
+      ...(opts.tls
+        ? {
+            tls: createSecureContext({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }),
+          }
+        : {}),
       isOurUps: (name) => name === opts.hub.upsName || this.aliases.has(name),
       listedUps: () => [opts.hub.upsName],
       fsdLatched: () => this.fsd,

@@ -97,7 +97,10 @@ export class SimulatedSource implements Source {
 
   async instantCommand(name: string, param?: string): Promise<void> {
     if (!COMMANDS.includes(name)) {
-      throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `the simulated UPS has no instant command "${name}"`);
+      throw new UpsfleetError(
+        'SOURCE_COMMAND_UNSUPPORTED',
+        `the simulated UPS has no instant command "${name}"`,
+      );
     }
     this.recordedCommands.push({ name, param, at: this.opts.clock.now() });
     this.opts.logger.info({ command: name, param }, 'simulated UPS received instant command');

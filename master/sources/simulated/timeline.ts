@@ -15,7 +15,8 @@ const VAR_NAME = /^[a-z][a-z0-9_.-]*$/i;
 
 function unquote(v: string): string {
   const t = v.trim();
-  if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) return t.slice(1, -1).replace(/\\(["\\])/g, '$1');
+  if (t.length >= 2 && t.startsWith('"') && t.endsWith('"'))
+    return t.slice(1, -1).replace(/\\(["\\])/g, '$1');
   return t;
 }
 
@@ -30,7 +31,10 @@ export function parseTimeline(text: string, file = 'timeline'): TimelineStep[] {
     if (timer) {
       const seconds = Number(timer[1]);
       if (!Number.isFinite(seconds) || seconds < 0) {
-        throw new UpsfleetError('SOURCE_TIMELINE', `${file}:${line}: TIMER needs a non-negative number of seconds, got "${timer[1]}"`);
+        throw new UpsfleetError(
+          'SOURCE_TIMELINE',
+          `${file}:${line}: TIMER needs a non-negative number of seconds, got "${timer[1]}"`,
+        );
       }
       steps.push({ kind: 'wait', seconds, line });
       return;

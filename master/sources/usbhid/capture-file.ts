@@ -43,7 +43,10 @@ function describe(errors: ErrorObject[] | null | undefined): string[] {
  * Parses capture text: valid JSON, matching the schema, a descriptor that parses, feature reports whose
  * first byte equals their key when the descriptor uses report IDs. Throws HID_CAPTURE naming the place.
  */
-export function parseCapture(text: string, file = 'capture'): { capture: Capture; descriptor: ReportDescriptor } {
+export function parseCapture(
+  text: string,
+  file = 'capture',
+): { capture: Capture; descriptor: ReportDescriptor } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -59,12 +62,20 @@ export function parseCapture(text: string, file = 'capture'): { capture: Capture
   try {
     descriptor = parseReportDescriptor(hexToBytes(capture.reportDescriptor));
   } catch (err) {
-    throw new UpsfleetError('HID_CAPTURE', `${file}: /reportDescriptor ${(err as Error).message}`, { file }, { cause: err });
+    throw new UpsfleetError(
+      'HID_CAPTURE',
+      `${file}: /reportDescriptor ${(err as Error).message}`,
+      { file },
+      { cause: err },
+    );
   }
   for (const [key, hex] of Object.entries(capture.featureReports)) {
     const bytes = hexToBytes(hex);
     if (bytes.length === 0) {
-      throw new UpsfleetError('HID_CAPTURE', `${file}: /featureReports/${key} is empty`, { file, reportId: key });
+      throw new UpsfleetError('HID_CAPTURE', `${file}: /featureReports/${key} is empty`, {
+        file,
+        reportId: key,
+      });
     }
     if (descriptor.usesReportIds && bytes[0] !== Number(key)) {
       throw new UpsfleetError(
@@ -75,7 +86,8 @@ export function parseCapture(text: string, file = 'capture'): { capture: Capture
     }
   }
   for (const [index, hex] of (capture.inputReports ?? []).entries()) {
-    if (hex.length === 0) throw new UpsfleetError('HID_CAPTURE', `${file}: /inputReports/${index} is empty`, { file });
+    if (hex.length === 0)
+      throw new UpsfleetError('HID_CAPTURE', `${file}: /inputReports/${index} is empty`, { file });
   }
   return { capture, descriptor };
 }

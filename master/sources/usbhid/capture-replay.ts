@@ -8,16 +8,34 @@ import { hexToBytes } from './hid/hex.js';
 import type { ReportDescriptor } from './hid/report-descriptor.js';
 import { HidUps, type HidUpsOptions } from './hid-ups.js';
 
-export function hidUpsFromCapture(capture: Capture, descriptor: ReportDescriptor, opts: HidUpsOptions = {}): HidUps {
+export function hidUpsFromCapture(
+  capture: Capture,
+  descriptor: ReportDescriptor,
+  opts: HidUpsOptions = {},
+): HidUps {
   const { vendorId, productId, manufacturer, product, serialNumber } = capture.device;
-  return new HidUps({ vendorId, productId, manufacturer, product, ...(serialNumber ? { serialNumber } : {}) }, descriptor, opts);
+  return new HidUps(
+    { vendorId, productId, manufacturer, product, ...(serialNumber ? { serialNumber } : {}) },
+    descriptor,
+    opts,
+  );
 }
 
-export function replayCapture(capture: Capture, descriptor: ReportDescriptor, opts: HidUpsOptions = {}): { ups: HidUps; vars: UpsVars } {
+export function replayCapture(
+  capture: Capture,
+  descriptor: ReportDescriptor,
+  opts: HidUpsOptions = {},
+): { ups: HidUps; vars: UpsVars } {
   const ups = hidUpsFromCapture(capture, descriptor, opts);
   ups.beginBatch();
-  const ids = Object.keys(capture.featureReports).map(Number).sort((a, b) => a - b);
-  for (const id of ids) ups.apply('Feature', hexToBytes(capture.featureReports[String(id)]!, 'HID_CAPTURE', `/featureReports/${id}`));
+  const ids = Object.keys(capture.featureReports)
+    .map(Number)
+    .sort((a, b) => a - b);
+  for (const id of ids)
+    ups.apply(
+      'Feature',
+      hexToBytes(capture.featureReports[String(id)]!, 'HID_CAPTURE', `/featureReports/${id}`),
+    );
   for (const [i, hex] of (capture.inputReports ?? []).entries()) {
     ups.beginBatch();
     ups.apply('Input', hexToBytes(hex, 'HID_CAPTURE', `/inputReports/${i}`));

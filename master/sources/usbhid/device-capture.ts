@@ -2,8 +2,9 @@
  * Reading a whole device once into an `upsfleet-hid-capture/1` object: identity, descriptor and every
  * feature report it answers. Used by `upsfleet probe` (print or `--capture FILE`).
  */
-import { type Capture, CAPTURE_FORMAT } from './capture-file.js';
+
 import type { HidBinding, HidDeviceInfo } from './bindings/hid-binding.js';
+import { CAPTURE_FORMAT, type Capture } from './capture-file.js';
 import { bytesToHex } from './hid/hex.js';
 import { parseReportDescriptor, type ReportDescriptor } from './hid/report-descriptor.js';
 

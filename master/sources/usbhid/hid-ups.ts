@@ -9,10 +9,21 @@ import { formatNumber } from '../../../shared/nut/ups-state.js';
 import type { WritableVariable } from '../source.js';
 import { emptyReport, encodeField, encodeLogicalField, isSigned } from './hid/report-codec.js';
 import type { ReportDescriptor, ReportField, ReportType } from './hid/report-descriptor.js';
-import { COMMANDS, type PlanStep, WRITABLE_FIELDS, WRITE_TARGET_PATTERNS, type WriteTarget } from './mapping/commands.js';
+import {
+  COMMANDS,
+  type PlanStep,
+  WRITABLE_FIELDS,
+  WRITE_TARGET_PATTERNS,
+  type WriteTarget,
+} from './mapping/commands.js';
 import { fieldMatches } from './mapping/path-match.js';
-import { HELPER_RULES, STANDARD_RULES, type VariableRule, formatPlain } from './mapping/standard-variables.js';
-import { type FlagValues, STATUS_FLAGS, deriveStatus, flagPatterns } from './mapping/status-flags.js';
+import {
+  formatPlain,
+  HELPER_RULES,
+  STANDARD_RULES,
+  type VariableRule,
+} from './mapping/standard-variables.js';
+import { deriveStatus, type FlagValues, flagPatterns, STATUS_FLAGS } from './mapping/status-flags.js';
 import { ValueStore } from './mapping/value-store.js';
 import { type VendorProfile, vendorProfileFor } from './mapping/vendor-tables.js';
 
@@ -108,7 +119,8 @@ export class HidUps {
     for (const pattern of patterns) {
       for (const field of this.fieldsFor(pattern)) {
         const stored = this.store.get(field);
-        if (stored && (!best || stored.batch > best.batch)) best = { value: stored.value, field, batch: stored.batch };
+        if (stored && (!best || stored.batch > best.batch))
+          best = { value: stored.value, field, batch: stored.batch };
       }
     }
     return best;
@@ -147,8 +159,10 @@ export class HidUps {
     }
     this.addIdentity(vars);
     this.profile.postProcess?.(vars);
-    if (this.opts.chargeLowOverride !== undefined) vars['battery.charge.low'] = formatNumber(this.opts.chargeLowOverride);
-    if (this.opts.runtimeLowOverride !== undefined) vars['battery.runtime.low'] = formatNumber(this.opts.runtimeLowOverride);
+    if (this.opts.chargeLowOverride !== undefined)
+      vars['battery.charge.low'] = formatNumber(this.opts.chargeLowOverride);
+    if (this.opts.runtimeLowOverride !== undefined)
+      vars['battery.runtime.low'] = formatNumber(this.opts.runtimeLowOverride);
     vars['ups.delay.shutdown'] = formatNumber(this.offDelay);
     vars['ups.delay.start'] = formatNumber(this.onDelay);
     vars['ups.status'] = this.status(vars);
@@ -165,7 +179,10 @@ export class HidUps {
     if (this.opts.ignoreLowBattery) {
       const below = (value: string | undefined, limit: string | undefined) =>
         value !== undefined && limit !== undefined && Number(value) < Number(limit);
-      if (below(vars['battery.charge'], vars['battery.charge.low']) || below(vars['battery.runtime'], vars['battery.runtime.low'])) {
+      if (
+        below(vars['battery.charge'], vars['battery.charge.low']) ||
+        below(vars['battery.runtime'], vars['battery.runtime.low'])
+      ) {
         extra.push('LB');
       }
     }
@@ -218,14 +235,20 @@ export class HidUps {
   /** The steps of an instant command; throws SOURCE_COMMAND_UNSUPPORTED when the device lacks a field. */
   planCommand(name: string, param?: string): PlanStep[] {
     const def = COMMANDS[name];
-    if (!def || !def.supported(this.has)) {
-      throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `this UPS does not support ${name}`, { command: name });
+    if (!def?.supported(this.has)) {
+      throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `this UPS does not support ${name}`, {
+        command: name,
+      });
     }
     let value: number | undefined;
     if (param !== undefined && param !== '') {
       value = Number(param);
       if (!Number.isInteger(value)) {
-        throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `${name}: parameter ${param} is not a whole number`, { command: name });
+        throw new UpsfleetError(
+          'SOURCE_COMMAND_UNSUPPORTED',
+          `${name}: parameter ${param} is not a whole number`,
+          { command: name },
+        );
       }
     }
     return def.plan({ offDelay: this.offDelay, onDelay: this.onDelay }, value, this.has);
@@ -238,11 +261,17 @@ export class HidUps {
   planSetVariable(name: string, value: string): PlanStep[] {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n)) {
-      throw new UpsfleetError('SOURCE_VARIABLE_READONLY', `${name}: ${value} is not a number`, { variable: name });
+      throw new UpsfleetError('SOURCE_VARIABLE_READONLY', `${name}: ${value} is not a number`, {
+        variable: name,
+      });
     }
     if (name === 'ups.delay.shutdown' || name === 'ups.delay.start') {
       if (!Number.isInteger(n) || n < 0) {
-        throw new UpsfleetError('SOURCE_VARIABLE_READONLY', `${name}: ${value} is not a whole number of seconds`, { variable: name });
+        throw new UpsfleetError(
+          'SOURCE_VARIABLE_READONLY',
+          `${name}: ${value} is not a whole number of seconds`,
+          { variable: name },
+        );
       }
       if (name === 'ups.delay.shutdown') this.offDelay = n;
       else this.onDelay = n;
@@ -250,7 +279,9 @@ export class HidUps {
     }
     const target = WRITABLE_FIELDS[name];
     if (!target || !this.writeField(target)) {
-      throw new UpsfleetError('SOURCE_VARIABLE_READONLY', `${name} is not writable on this UPS`, { variable: name });
+      throw new UpsfleetError('SOURCE_VARIABLE_READONLY', `${name} is not writable on this UPS`, {
+        variable: name,
+      });
     }
     return [{ kind: 'write', target, value: n }];
   }
@@ -258,7 +289,10 @@ export class HidUps {
   /** Which feature report a write target lives in. */
   targetField(target: WriteTarget): ReportField {
     const field = this.writeField(target);
-    if (!field) throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `this UPS has no field for ${target}`, { target });
+    if (!field)
+      throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `this UPS has no field for ${target}`, {
+        target,
+      });
     return field;
   }
 
@@ -269,7 +303,10 @@ export class HidUps {
   encodeWrite(target: WriteTarget, value: number, base?: Uint8Array): Uint8Array {
     const field = this.targetField(target);
     const length = this.reportLength('Feature', field.reportId) ?? 0;
-    let report = base ?? this.store.lastFeatureReport(field.reportId) ?? emptyReport(this.descriptor, 'Feature', field.reportId);
+    let report =
+      base ??
+      this.store.lastFeatureReport(field.reportId) ??
+      emptyReport(this.descriptor, 'Feature', field.reportId);
     if (report.length < length) {
       const padded = new Uint8Array(length);
       padded.set(report);
@@ -279,7 +316,11 @@ export class HidUps {
       // -1 means "no countdown" on the wire, whatever physical scaling the field declares (CyberPower's minutes).
       // An unsigned field cannot say it: all ones would be a real (long) delay, so refuse.
       if (!isSigned(field)) {
-        throw new UpsfleetError('SOURCE_COMMAND_UNSUPPORTED', `${field.path} cannot be cancelled (unsigned field)`, { path: field.path });
+        throw new UpsfleetError(
+          'SOURCE_COMMAND_UNSUPPORTED',
+          `${field.path} cannot be cancelled (unsigned field)`,
+          { path: field.path },
+        );
       }
       return encodeLogicalField(report, field, -1);
     }

@@ -7,7 +7,7 @@
  */
 import type { Clock, TimerHandle } from '../../../shared/clock.js';
 import { systemClock } from '../../../shared/clock.js';
-import { UpsfleetError, isUpsfleetError } from '../../../shared/errors.js';
+import { isUpsfleetError, UpsfleetError } from '../../../shared/errors.js';
 import { type Logger, silentLogger } from '../../../shared/logger.js';
 import type { UpsVars } from '../../../shared/nut/ups-state.js';
 import type { Source, SourceListener, WritableVariable } from '../source.js';
@@ -125,7 +125,9 @@ export class UsbhidSource implements Source {
 
   private requireUps(): HidUps {
     if (!this.ups || !this.device || this.device.closed) {
-      throw new UpsfleetError('SOURCE_LOST', `${this.upsName}: the UPS is not connected`, { ups: this.upsName });
+      throw new UpsfleetError('SOURCE_LOST', `${this.upsName}: the UPS is not connected`, {
+        ups: this.upsName,
+      });
     }
     return this.ups;
   }
@@ -137,7 +139,8 @@ export class UsbhidSource implements Source {
         continue;
       }
       const device = this.device;
-      if (!device || device.closed) throw new UpsfleetError('SOURCE_LOST', `${this.upsName}: the UPS is not connected`, {});
+      if (!device || device.closed)
+        throw new UpsfleetError('SOURCE_LOST', `${this.upsName}: the UPS is not connected`, {});
       const field = ups.targetField(step.target);
       const length = ups.reportLength('Feature', field.reportId) ?? 1;
       // Re-read the report so the other fields it carries are written back unchanged.
@@ -145,7 +148,10 @@ export class UsbhidSource implements Source {
       try {
         base = await device.getFeatureReport(field.reportId, length);
       } catch (err) {
-        this.log.debug({ err, reportId: field.reportId }, 'could not re-read report before writing; using the last copy');
+        this.log.debug(
+          { err, reportId: field.reportId },
+          'could not re-read report before writing; using the last copy',
+        );
       }
       const bytes = ups.encodeWrite(step.target, step.value, base);
       this.log.debug({ target: step.target, value: step.value, reportId: field.reportId }, 'SET_REPORT');
@@ -164,8 +170,12 @@ export class UsbhidSource implements Source {
       found = ups.length > 0 ? ups : found;
     }
     const first = found[0];
-    if (!first) throw new UpsfleetError('HID_NO_DEVICE', `${this.upsName}: no matching HID UPS is attached`, { selector });
-    if (found.length > 1) this.log.warn({ paths: found.map((d) => d.path) }, 'several devices match; using the first');
+    if (!first)
+      throw new UpsfleetError('HID_NO_DEVICE', `${this.upsName}: no matching HID UPS is attached`, {
+        selector,
+      });
+    if (found.length > 1)
+      this.log.warn({ paths: found.map((d) => d.path) }, 'several devices match; using the first');
     return first;
   }
 
@@ -184,9 +194,15 @@ export class UsbhidSource implements Source {
         },
         descriptor,
         {
-          ...(this.opts.batteryChargeLow !== undefined ? { chargeLowOverride: this.opts.batteryChargeLow } : {}),
-          ...(this.opts.batteryRuntimeLow !== undefined ? { runtimeLowOverride: this.opts.batteryRuntimeLow } : {}),
-          ...(this.opts.ignoreLowBattery !== undefined ? { ignoreLowBattery: this.opts.ignoreLowBattery } : {}),
+          ...(this.opts.batteryChargeLow !== undefined
+            ? { chargeLowOverride: this.opts.batteryChargeLow }
+            : {}),
+          ...(this.opts.batteryRuntimeLow !== undefined
+            ? { runtimeLowOverride: this.opts.batteryRuntimeLow }
+            : {}),
+          ...(this.opts.ignoreLowBattery !== undefined
+            ? { ignoreLowBattery: this.opts.ignoreLowBattery }
+            : {}),
           ...(this.opts.offDelay !== undefined ? { offDelay: this.opts.offDelay } : {}),
           ...(this.opts.onDelay !== undefined ? { onDelay: this.opts.onDelay } : {}),
         },
@@ -204,7 +220,10 @@ export class UsbhidSource implements Source {
       ];
       await this.poll(ups.featureReportIds());
       this.lastFullPoll = this.clock.now();
-      this.log.info({ path: info.path, vendor: ups.profile.id, vendorId: info.vendorId, productId: info.productId }, 'UPS connected');
+      this.log.info(
+        { path: info.path, vendor: ups.profile.id, vendorId: info.vendorId, productId: info.productId },
+        'UPS connected',
+      );
       this.setComm(true, `connected to ${info.vendorId}:${info.productId} at ${info.path}`);
       this.publish();
       this.schedulePoll();
@@ -249,7 +268,8 @@ export class UsbhidSource implements Source {
       }
     }
     // Single reports may be refused by firmware; none answering means the device is gone.
-    if (ids.length > 0 && answered === 0) throw lastError ?? new UpsfleetError('HID_IO', 'no report answered', {});
+    if (ids.length > 0 && answered === 0)
+      throw lastError ?? new UpsfleetError('HID_IO', 'no report answered', {});
   }
 
   private schedulePoll(): void {

@@ -33,6 +33,8 @@ function fixture(url: string, hooks?: (hookLog: string) => HookSpec[]): Fixture 
     token: 'agent-token-0123456789',
     stateDir: join(dir, 'state'),
     masterUrls: [url],
+    masterAuto: false,
+    masterTls: { fingerprints: [] },
     deadtimeMs: 15_000,
     reconnect: { initialMs: 10, maxMs: 40 },
     shutdown: { command: ['sh', '-c', `touch ${forbidden}`], dryRun: true, marker },

@@ -18,6 +18,8 @@ test('runAgent connects, and returns once stopped (graceful close 1000)', async 
     token: 'agent-token-0123456789',
     stateDir: dir,
     masterUrls: [master.url],
+    masterAuto: false,
+    masterTls: { fingerprints: [] },
     deadtimeMs: 15_000,
     reconnect: { initialMs: 10, maxMs: 40 },
     shutdown: { command: ['true'], dryRun: true, marker: join(dir, 'marker') },

@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import type { HidBinding } from '../../../master/sources/usbhid/bindings/hid-binding.js';
 import { NodeHidBinding } from '../../../master/sources/usbhid/bindings/node-hid-binding.js';
 import { ReplayBinding } from '../../../master/sources/usbhid/bindings/replay-binding.js';
-import { parseReportDescriptor } from '../../../master/sources/usbhid/hid/report-descriptor.js';
 import { decodeReport } from '../../../master/sources/usbhid/hid/report-codec.js';
+import { parseReportDescriptor } from '../../../master/sources/usbhid/hid/report-descriptor.js';
 import { loadFixture } from './fixtures.js';
 
 const HINT = 'set UPSFLEET_TEST_HID=/dev/hidrawN to run against a real UPS';
@@ -28,7 +28,10 @@ const targets: Target[] = [
   },
   {
     name: 'node-hid binding',
-    make: () => (process.env.UPSFLEET_TEST_HID ? { binding: new NodeHidBinding(), path: process.env.UPSFLEET_TEST_HID } : undefined),
+    make: () =>
+      process.env.UPSFLEET_TEST_HID
+        ? { binding: new NodeHidBinding(), path: process.env.UPSFLEET_TEST_HID }
+        : undefined,
   },
 ];
 
@@ -98,7 +101,10 @@ describe('replay binding extras', () => {
     const binding = new ReplayBinding(loadFixture('apc-back-ups-500.json').capture);
     const device = await binding.open(binding.info.path);
     await device.sendFeatureReport(Uint8Array.of(0x11, 0x14, 0, 0));
-    assert.deepEqual(binding.recording.map((r) => r.hex), ['11140000']);
+    assert.deepEqual(
+      binding.recording.map((r) => r.hex),
+      ['11140000'],
+    );
     assert.deepEqual([...(await device.getFeatureReport(0x11, 4))], [0x11, 0x14, 0, 0]);
     await device.close();
   });

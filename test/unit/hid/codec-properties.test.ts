@@ -6,10 +6,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isUpsfleetError } from '../../../shared/errors.js';
 import { hexToBytes } from '../../../master/sources/usbhid/hid/hex.js';
-import { decodeField, decodeLogical, decodeReport, encodeField } from '../../../master/sources/usbhid/hid/report-codec.js';
-import { type ReportField, parseReportDescriptor } from '../../../master/sources/usbhid/hid/report-descriptor.js';
+import {
+  decodeField,
+  decodeLogical,
+  decodeReport,
+  encodeField,
+} from '../../../master/sources/usbhid/hid/report-codec.js';
+import {
+  parseReportDescriptor,
+  type ReportField,
+} from '../../../master/sources/usbhid/hid/report-descriptor.js';
+import { isUpsfleetError } from '../../../shared/errors.js';
 import { fixtureFiles, loadFixture } from './fixtures.js';
 
 const fixtures = fixtureFiles().map((f) => loadFixture(f));
@@ -32,22 +40,24 @@ const layout = fc
     volt: fc.boolean(),
     reportId: fc.integer({ min: 0, max: 255 }),
   })
-  .map(({ bitSize, bitOffset, signed, unitExponent, volt, reportId }): ReportField => ({
-    type: 'Feature',
-    reportId,
-    bitOffset,
-    bitSize,
-    usage: 0x840030,
-    usagePath: [0x840030],
-    path: 'UPS.Voltage',
-    logicalMin: signed ? -(2 ** (bitSize - 1)) : 0,
-    logicalMax: signed ? 2 ** (bitSize - 1) - 1 : 2 ** bitSize - 1,
-    physicalMin: undefined,
-    physicalMax: undefined,
-    unit: volt ? 0x00f0d121 : 0,
-    unitExponent,
-    flags: 2,
-  }));
+  .map(
+    ({ bitSize, bitOffset, signed, unitExponent, volt, reportId }): ReportField => ({
+      type: 'Feature',
+      reportId,
+      bitOffset,
+      bitSize,
+      usage: 0x840030,
+      usagePath: [0x840030],
+      path: 'UPS.Voltage',
+      logicalMin: signed ? -(2 ** (bitSize - 1)) : 0,
+      logicalMax: signed ? 2 ** (bitSize - 1) - 1 : 2 ** bitSize - 1,
+      physicalMin: undefined,
+      physicalMax: undefined,
+      unit: volt ? 0x00f0d121 : 0,
+      unitExponent,
+      flags: 2,
+    }),
+  );
 
 describe('codec properties', () => {
   it('decode(encode(x)) == x over random field layouts', () => {
@@ -114,7 +124,8 @@ describe('codec properties', () => {
         (which, report, type) => {
           const { descriptor } = fixtures[which]!;
           onlyCoded('HID_REPORT', () => decodeReport(descriptor, type, report));
-          for (const field of descriptor.fields.slice(0, 30)) onlyCoded('HID_REPORT', () => decodeField(report, field));
+          for (const field of descriptor.fields.slice(0, 30))
+            onlyCoded('HID_REPORT', () => decodeField(report, field));
         },
       ),
       { numRuns: 25_000 },

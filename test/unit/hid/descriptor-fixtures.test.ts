@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isStandardUsageName } from '../../../master/sources/usbhid/hid/usage-names.js';
-import { decodeField } from '../../../master/sources/usbhid/hid/report-codec.js';
 import { hexToBytes } from '../../../master/sources/usbhid/hid/hex.js';
+import { decodeField } from '../../../master/sources/usbhid/hid/report-codec.js';
+import { isStandardUsageName } from '../../../master/sources/usbhid/hid/usage-names.js';
 import { fixtureFiles, loadFixture } from './fixtures.js';
 
-const standardPath = (path: string) => path.split('.').every((s) => isStandardUsageName(s) || /^\[\d+\]$/.test(s));
+const standardPath = (path: string) =>
+  path.split('.').every((s) => isStandardUsageName(s) || /^\[\d+\]$/.test(s));
 
 describe('report descriptors of real UPSes', () => {
   for (const file of fixtureFiles()) {
@@ -20,16 +21,25 @@ describe('report descriptors of real UPSes', () => {
       assert.ok(descriptor.fields.length > 0, 'has fields');
       // Every feature report in the capture has the length the descriptor declares (or is a known short answer).
       for (const key of Object.keys(capture.featureReports)) {
-        assert.ok(descriptor.reportLengths.Feature.has(Number(key)) || descriptor.reportLengths.Input.has(Number(key)), `report ${key} declared`);
+        assert.ok(
+          descriptor.reportLengths.Feature.has(Number(key)) ||
+            descriptor.reportLengths.Input.has(Number(key)),
+          `report ${key} declared`,
+        );
       }
       for (const vector of capture.paths ?? []) {
         const where = `${vector.path} ${vector.type} report ${vector.reportId} bits ${vector.offset}+${vector.size}`;
         const field = descriptor.fields.find(
-          (f) => f.type === vector.type && f.reportId === vector.reportId && f.bitOffset === vector.offset && f.bitSize === vector.size,
+          (f) =>
+            f.type === vector.type &&
+            f.reportId === vector.reportId &&
+            f.bitOffset === vector.offset &&
+            f.bitSize === vector.size,
         );
         assert.ok(field, `${where}: field exists`);
         if (standardPath(vector.path)) assert.equal(field.path, vector.path, `${where}: usage path`);
-        else assert.equal(field.path.split('.').length, vector.path.split('.').length, `${where}: path depth`);
+        else
+          assert.equal(field.path.split('.').length, vector.path.split('.').length, `${where}: path depth`);
         const bytes = hexToBytes(capture.featureReports[String(vector.reportId)]!);
         assert.equal(decodeField(bytes, field), vector.value, `${where}: value`);
       }
@@ -43,7 +53,9 @@ describe('report descriptors of real UPSes', () => {
 
   it('reads Logical Maximum `25 ff` after Logical Minimum 0 as 255 (APC BX1600MI)', () => {
     const { descriptor } = loadFixture('apc-back-ups-bx1600mi.json');
-    const charge = descriptor.fields.find((f) => f.path === 'UPS.PowerSummary.RemainingCapacity' && f.type === 'Feature');
+    const charge = descriptor.fields.find(
+      (f) => f.path === 'UPS.PowerSummary.RemainingCapacity' && f.type === 'Feature',
+    );
     assert.equal(charge?.logicalMin, 0);
     assert.equal(charge?.logicalMax, 255);
   });

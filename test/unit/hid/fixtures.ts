@@ -1,12 +1,13 @@
 /** Loads the real device captures of shared/fixtures/hid (read-only) for the HID tests. */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Capture, parseCapture } from '../../../master/sources/usbhid/capture-file.js';
 import type { ReportDescriptor } from '../../../master/sources/usbhid/hid/report-descriptor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const FIXTURE_DIR = process.env.UPSFLEET_HID_FIXTURES ?? resolve(here, '../../../../shared/fixtures/hid');
+export const FIXTURE_DIR =
+  process.env.UPSFLEET_HID_FIXTURES ?? resolve(here, '../../../../shared/fixtures/hid');
 
 export interface PathVector {
   path: string;

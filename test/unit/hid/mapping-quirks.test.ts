@@ -70,7 +70,10 @@ describe('vendor tables and quirks', () => {
     const fx = loadFixture('apc-back-ups-bx1600mi.json');
     for (const flag of ['BelowRemainingCapacityLimit', 'RemainingTimeLimitExpired', 'ShutdownImminent']) {
       // BelowRemainingCapacityLimit lives in report 20 and PresentStatus (22); set the newest-read copy.
-      const path = flag === 'BelowRemainingCapacityLimit' ? 'UPS.PowerSummary.BelowRemainingCapacityLimit' : `UPS.PowerSummary.PresentStatus.${flag}`;
+      const path =
+        flag === 'BelowRemainingCapacityLimit'
+          ? 'UPS.PowerSummary.BelowRemainingCapacityLimit'
+          : `UPS.PowerSummary.PresentStatus.${flag}`;
       const cap = withField(fx, path, 1);
       assert.match(replayCapture(cap, fx.descriptor).vars['ups.status']!, /\bLB\b/, flag);
     }

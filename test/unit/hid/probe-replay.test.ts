@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { probeCommand } from '../../../cli/commands/probe.js';
 import { ExitCodes } from '../../../cli/commands/command.js';
+import { probeCommand } from '../../../cli/commands/probe.js';
 import { fixtureFiles, loadFixture } from './fixtures.js';
 
 async function run(argv: string[]) {
@@ -41,7 +41,10 @@ describe('probe --replay', () => {
   it('prints sorted `name: value` lines like upsc without --json', async () => {
     const { code, stdout } = await run(['--replay', join(fixtureFiles()[0]!)]);
     assert.equal(code, 0);
-    const names = stdout.trim().split('\n').map((l) => l.slice(0, l.indexOf(': ')));
+    const names = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, l.indexOf(': ')));
     assert.deepEqual(names, [...names].sort());
     assert.ok(names.includes('battery.charge'));
   });
@@ -53,8 +56,16 @@ describe('probe --replay', () => {
       ['not-json.json', '{"format": ', /not valid JSON/],
       ['wrong-format.json', JSON.stringify({ ...good, format: 'other/1' }), /\/format/],
       ['bad-hex.json', JSON.stringify({ ...good, featureReports: { '1': '01z' } }), /\/featureReports\/1/],
-      ['bad-id.json', JSON.stringify({ ...good, featureReports: { '1': '0201' } }), /featureReports\/1 starts with report ID 2/],
-      ['truncated-descriptor.json', JSON.stringify({ ...good, reportDescriptor: good.reportDescriptor.slice(0, 10) }), /reportDescriptor.*truncated/],
+      [
+        'bad-id.json',
+        JSON.stringify({ ...good, featureReports: { '1': '0201' } }),
+        /featureReports\/1 starts with report ID 2/,
+      ],
+      [
+        'truncated-descriptor.json',
+        JSON.stringify({ ...good, reportDescriptor: good.reportDescriptor.slice(0, 10) }),
+        /reportDescriptor.*truncated/,
+      ],
       ['no-device.json', JSON.stringify({ ...good, device: undefined }), /device/],
     ];
     for (const [file, text, message] of cases) {
@@ -80,11 +91,18 @@ describe('probe --replay', () => {
       t.skip('cli/main.ts does not exist yet');
       return;
     }
-    const file = join(import.meta.dirname, '../../../../shared/fixtures/hid/powercom-bnt-800ap-onbattery.json');
+    const file = join(
+      import.meta.dirname,
+      '../../../../shared/fixtures/hid/powercom-bnt-800ap-onbattery.json',
+    );
     const fixture = loadFixture(file);
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', main, 'probe', '--replay', fixture.file, '--json'], {
-      cwd: resolve(import.meta.dirname, '../../..'),
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', main, 'probe', '--replay', fixture.file, '--json'],
+      {
+        cwd: resolve(import.meta.dirname, '../../..'),
+      },
+    );
     const vars = JSON.parse(stdout) as Record<string, string>;
     for (const [k, v] of Object.entries(fixture.capture.expected ?? {})) assert.equal(vars[k], v, k);
   });

@@ -17,7 +17,10 @@ describe('udev-rule', () => {
   it('prints the rule for the given ids, where it goes and how to reload', async () => {
     const { code, stdout, stderr } = await run(['--vendor', '051D', '--product', '0002', '--group', 'nut']);
     assert.equal(code, 0);
-    assert.match(stdout, /^SUBSYSTEM=="hidraw", ATTRS\{idVendor\}=="051d", ATTRS\{idProduct\}=="0002", MODE="0660", GROUP="nut"$/m);
+    assert.match(
+      stdout,
+      /^SUBSYSTEM=="hidraw", ATTRS\{idVendor\}=="051d", ATTRS\{idProduct\}=="0002", MODE="0660", GROUP="nut"$/m,
+    );
     assert.match(stdout, /\/etc\/udev\/rules\.d\/90-upsfleet-ups\.rules/);
     assert.match(stderr, /udevadm control --reload-rules/);
   });
@@ -26,7 +29,10 @@ describe('udev-rule', () => {
     const binding = new ReplayBinding(loadFixture('cyberpower-cp1500avrlcda.json').capture);
     const { code, stdout } = await run([], binding);
     assert.equal(code, 0);
-    assert.match(stdout, /ATTRS\{idVendor\}=="0764", ATTRS\{idProduct\}=="0501", MODE="0660", GROUP="upsfleet"/);
+    assert.match(
+      stdout,
+      /ATTRS\{idVendor\}=="0764", ATTRS\{idProduct\}=="0501", MODE="0660", GROUP="upsfleet"/,
+    );
   });
 
   it('refuses half a selector', async () => {

@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ManualClock } from '../../../shared/clock.js';
-import type { UpsVars } from '../../../shared/nut/ups-state.js';
 import { ReplayBinding } from '../../../master/sources/usbhid/bindings/replay-binding.js';
 import { bytesToHex, hexToBytes } from '../../../master/sources/usbhid/hid/hex.js';
 import { decodeField, encodeField } from '../../../master/sources/usbhid/hid/report-codec.js';
 import { createUsbhidSource } from '../../../master/sources/usbhid/usbhid-source.js';
+import { ManualClock } from '../../../shared/clock.js';
+import type { UpsVars } from '../../../shared/nut/ups-state.js';
 import { loadFixture } from './fixtures.js';
 
 const flush = async () => {
@@ -22,7 +22,10 @@ function recorder() {
   return {
     updates,
     comm,
-    listener: { update: (v: UpsVars) => updates.push(v), comm: (ok: boolean, reason: string) => comm.push([ok, reason]) },
+    listener: {
+      update: (v: UpsVars) => updates.push(v),
+      comm: (ok: boolean, reason: string) => comm.push([ok, reason]),
+    },
     last: () => updates[updates.length - 1]!,
   };
 }
@@ -32,7 +35,15 @@ async function started(file: string, opts: Record<string, unknown> = {}) {
   const binding = new ReplayBinding(fixture.capture);
   const clock = new ManualClock();
   const rec = recorder();
-  const source = createUsbhidSource({ upsName: 'ups', binding, clock, pollIntervalMs: 2000, fullPollIntervalMs: 30_000, reconnectIntervalMs: 5000, ...opts });
+  const source = createUsbhidSource({
+    upsName: 'ups',
+    binding,
+    clock,
+    pollIntervalMs: 2000,
+    fullPollIntervalMs: 30_000,
+    reconnectIntervalMs: 5000,
+    ...opts,
+  });
   await source.start(rec.listener);
   return { fixture, binding, clock, rec, source };
 }
@@ -54,7 +65,9 @@ describe('usbhid source over the replay binding', () => {
     assert.equal(rec.last()['battery.runtime'], '1500');
 
     // The same status report with BelowRemainingCapacityLimit set by the codec.
-    const field = fixture.descriptor.fields.find((f) => f.type === 'Input' && f.path === 'UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit')!;
+    const field = fixture.descriptor.fields.find(
+      (f) => f.type === 'Input' && f.path === 'UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit',
+    )!;
     const low = encodeField(hexToBytes(onBattery['10']!), field, 1);
     assert.equal(decodeField(low, field), 1);
     binding.emitInput(bytesToHex(low));
@@ -80,14 +93,24 @@ describe('usbhid source over the replay binding', () => {
     const { rec, binding, clock, source } = await started('apc-back-ups-bx1600mi.json');
     binding.unplug();
     await flush();
-    assert.deepEqual(rec.comm.map(([ok]) => ok), [true, false]);
+    assert.deepEqual(
+      rec.comm.map(([ok]) => ok),
+      [true, false],
+    );
     clock.advance(5000);
     await flush();
-    assert.deepEqual(rec.comm.map(([ok]) => ok), [true, false], 'still gone');
+    assert.deepEqual(
+      rec.comm.map(([ok]) => ok),
+      [true, false],
+      'still gone',
+    );
     binding.replug();
     clock.advance(5000);
     await flush();
-    assert.deepEqual(rec.comm.map(([ok]) => ok), [true, false, true]);
+    assert.deepEqual(
+      rec.comm.map(([ok]) => ok),
+      [true, false, true],
+    );
     assert.equal(rec.last()['ups.status'], 'OL');
     await source.stop();
   });
@@ -100,11 +123,17 @@ describe('usbhid source over the replay binding', () => {
     const rec = recorder();
     const source = createUsbhidSource({ upsName: 'ups', binding, clock });
     await source.start(rec.listener);
-    assert.deepEqual(rec.comm.map(([ok]) => ok), [false]);
+    assert.deepEqual(
+      rec.comm.map(([ok]) => ok),
+      [false],
+    );
     binding.replug();
     clock.advance(5000);
     await flush();
-    assert.deepEqual(rec.comm.map(([ok]) => ok), [false, true]);
+    assert.deepEqual(
+      rec.comm.map(([ok]) => ok),
+      [false, true],
+    );
     assert.equal(rec.last()['ups.status'], 'OL CHRG');
     await source.stop();
   });
@@ -118,7 +147,10 @@ describe('usbhid source over the replay binding', () => {
     await done;
     const start = fixture.descriptor.fields.find((f) => f.path === 'UPS.Output.DelayBeforeStartup')!;
     const stop = fixture.descriptor.fields.find((f) => f.path === 'UPS.Output.DelayBeforeShutdown')!;
-    assert.deepEqual(binding.recording.map((r) => r.reportId), [start.reportId, stop.reportId]);
+    assert.deepEqual(
+      binding.recording.map((r) => r.reportId),
+      [start.reportId, stop.reportId],
+    );
     // CyberPower's physical range turns seconds into minutes: 120 s -> 2, 60 s -> 1 on the wire.
     assert.equal(binding.recording[0]!.hex, '160200');
     assert.equal(binding.recording[1]!.hex, '150100');
@@ -135,7 +167,9 @@ describe('usbhid source over the replay binding', () => {
     assert.equal(binding.recording.length, 1);
     assert.equal(binding.recording[0]!.reportId, 64);
     assert.equal(decodeField(binding.recording[0]!.bytes, reboot), 30);
-    const stop = fixture.descriptor.fields.find((f) => f.type === 'Feature' && f.path === 'UPS.PowerSummary.DelayBeforeShutdown')!;
+    const stop = fixture.descriptor.fields.find(
+      (f) => f.type === 'Feature' && f.path === 'UPS.PowerSummary.DelayBeforeShutdown',
+    )!;
     await source.instantCommand('shutdown.stop');
     assert.equal(binding.recording[1]!.hex, '15ffff');
     assert.equal(decodeField(binding.recording[1]!.bytes, stop), -1);
@@ -159,11 +193,17 @@ describe('usbhid source over the replay binding', () => {
   });
 
   it('ignoreLowBattery with overrides: drops device LB, raises LB from charge below the overridden low', async () => {
-    const onBattery = await started('powercom-bnt-800ap-onbattery.json', { ignoreLowBattery: true, batteryChargeLow: 80 });
+    const onBattery = await started('powercom-bnt-800ap-onbattery.json', {
+      ignoreLowBattery: true,
+      batteryChargeLow: 80,
+    });
     assert.equal(onBattery.rec.last()['battery.charge.low'], '80');
     assert.equal(onBattery.rec.last()['ups.status'], 'OB LB DISCHRG');
     await onBattery.source.stop();
-    const normal = await started('powercom-bnt-800ap-onbattery.json', { ignoreLowBattery: true, batteryRuntimeLow: 600 });
+    const normal = await started('powercom-bnt-800ap-onbattery.json', {
+      ignoreLowBattery: true,
+      batteryRuntimeLow: 600,
+    });
     assert.equal(normal.rec.last()['ups.status'], 'OB DISCHRG');
     await normal.source.stop();
   });

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { hashToken } from '../../../shared/auth/token.js';
-import { systemClock } from '../../../shared/clock.js';
-import { silentLogger } from '../../../shared/logger.js';
-import { CloseCodes, MAX_MESSAGE_BYTES } from '../../../shared/protocol/messages.js';
 import { FleetRegistry } from '../../../master/fleet/registry.js';
 import { AgentServer } from '../../../master/servers/agent-server.js';
 import { HttpServer } from '../../../master/servers/http-server.js';
 import { StateHub } from '../../../master/state/state-hub.js';
+import { hashToken } from '../../../shared/auth/token.js';
+import { systemClock } from '../../../shared/clock.js';
+import { silentLogger } from '../../../shared/logger.js';
+import { CloseCodes, MAX_MESSAGE_BYTES } from '../../../shared/protocol/messages.js';
 import { TestClient } from '../../support/ws-client.js';
 
 const TOKENS = { web1: 'token-web1-xxxxxxxx', web2: 'token-web2-xxxxxxxx', db1: 'token-db1-xxxxxxxxx' };
@@ -32,7 +32,12 @@ describe('agent WebSocket server', () => {
     snapshot: () => ({ hub: hub.snapshot(), policy }),
     stepOf: (g) => (g === 'app' ? 1 : g === 'db' ? 2 : null),
     steps: 2,
-    feedback: { ack: (id, m) => acks.push(`${id}:${m.orderId}`), progress: () => {}, goingDown: () => {}, drillReport: () => {} },
+    feedback: {
+      ack: (id, m) => acks.push(`${id}:${m.orderId}`),
+      progress: () => {},
+      goingDown: () => {},
+      drillReport: () => {},
+    },
   });
   const http = new HttpServer({
     host: '127.0.0.1',
@@ -41,7 +46,7 @@ describe('agent WebSocket server', () => {
     agentServer,
     admins: [],
     status: () => ({ ok: true }),
-    admin: { simulate: async () => {}, fsd: async () => {}, drill: async () => {} },
+    admin: { simulate: async () => {}, fsd: async () => {}, drill: async () => undefined },
   });
   let url = '';
 

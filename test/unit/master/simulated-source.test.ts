@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { SimulatedSource } from '../../../master/sources/simulated/simulated-source.js';
+import { parseTimeline } from '../../../master/sources/simulated/timeline.js';
 import { ManualClock } from '../../../shared/clock.js';
 import { isUpsfleetError } from '../../../shared/errors.js';
 import { silentLogger } from '../../../shared/logger.js';
 import type { UpsVars } from '../../../shared/nut/ups-state.js';
-import { SimulatedSource } from '../../../master/sources/simulated/simulated-source.js';
-import { parseTimeline } from '../../../master/sources/simulated/timeline.js';
 
 const OUTAGE = `# a short outage
 ups.status: OL CHRG
@@ -21,10 +21,17 @@ ups.status: OB DISCHRG LB
 ALARM "Replace battery!"
 `;
 
-function record(source: SimulatedSource) {
+function record() {
   const updates: UpsVars[] = [];
   const comm: Array<[boolean, string]> = [];
-  return { updates, comm, listener: { update: (v: UpsVars) => updates.push(v), comm: (ok: boolean, r: string) => comm.push([ok, r]) } };
+  return {
+    updates,
+    comm,
+    listener: {
+      update: (v: UpsVars) => updates.push(v),
+      comm: (ok: boolean, r: string) => comm.push([ok, r]),
+    },
+  };
 }
 
 describe('simulated source', () => {
@@ -46,8 +53,14 @@ describe('simulated source', () => {
 
   it('plays the timeline on the clock, publishing at each TIMER and scripting comm loss', async () => {
     const clock = new ManualClock();
-    const source = new SimulatedSource({ upsName: 'ups', steps: parseTimeline(OUTAGE), clock, logger: silentLogger(), speed: 1 });
-    const r = record(source);
+    const source = new SimulatedSource({
+      upsName: 'ups',
+      steps: parseTimeline(OUTAGE),
+      clock,
+      logger: silentLogger(),
+      speed: 1,
+    });
+    const r = record();
     await source.start(r.listener);
     assert.equal(r.updates.length, 1);
     assert.equal(r.updates[0]!['ups.status'], 'OL CHRG');
@@ -67,16 +80,27 @@ describe('simulated source', () => {
 
   it('speeds up time, records instant commands and accepts live changes', async () => {
     const clock = new ManualClock();
-    const source = new SimulatedSource({ upsName: 'ups', steps: parseTimeline(OUTAGE), clock, logger: silentLogger(), speed: 10 });
-    const r = record(source);
+    const source = new SimulatedSource({
+      upsName: 'ups',
+      steps: parseTimeline(OUTAGE),
+      clock,
+      logger: silentLogger(),
+      speed: 10,
+    });
+    const r = record();
     await source.start(r.listener);
     clock.advance(1_000);
     assert.equal(r.updates.at(-1)!['ups.status'], 'OB DISCHRG');
     await source.setVariable('ups.status', 'ob lb');
     assert.equal(r.updates.at(-1)!['ups.status'], 'OB LB');
     await source.instantCommand('shutdown.return');
-    assert.deepEqual(source.recordedCommands.map((c) => c.name), ['shutdown.return']);
-    await assert.rejects(source.instantCommand('self.destruct'), (e) => isUpsfleetError(e, 'SOURCE_COMMAND_UNSUPPORTED'));
+    assert.deepEqual(
+      source.recordedCommands.map((c) => c.name),
+      ['shutdown.return'],
+    );
+    await assert.rejects(source.instantCommand('self.destruct'), (e) =>
+      isUpsfleetError(e, 'SOURCE_COMMAND_UNSUPPORTED'),
+    );
     await source.stop();
   });
 });

@@ -50,13 +50,27 @@ describe('master config', () => {
       `    tokenHash: "${HASH}"`, //    15
     ].join('\n');
     const problems = problemsOf(() => parseMasterSettings(text, 'master.yaml'));
-    assert.ok(problems.some((p) => p.startsWith('master.yaml:3:3: /master/colour unknown setting "colour"')), problems.join('\n'));
-    assert.ok(problems.some((p) => p.startsWith('master.yaml:8:13: /policy/debounce must be seconds')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('master.yaml:3:3: /master/colour unknown setting "colour"')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith('master.yaml:8:13: /policy/debounce must be seconds')),
+      problems.join('\n'),
+    );
     // consistency checks only run on a schema-valid file: fix the schema errors and look again
     const fixed = text.replace('  colour: blue\n', '').replace('5 seconds', '5s');
     const second = problemsOf(() => parseMasterSettings(fixed, 'master.yaml'));
-    assert.ok(second.some((p) => /^master\.yaml:10:14: \/sequence\/1\/groups\/0 group "vms" is already in step 1/.test(p)), second.join('\n'));
-    assert.ok(second.some((p) => /^master\.yaml:13:12: \/agents\/0\/group group "nowhere"/.test(p)), second.join('\n'));
+    assert.ok(
+      second.some((p) =>
+        /^master\.yaml:10:14: \/sequence\/1\/groups\/0 group "vms" is already in step 1/.test(p),
+      ),
+      second.join('\n'),
+    );
+    assert.ok(
+      second.some((p) => /^master\.yaml:13:12: \/agents\/0\/group group "nowhere"/.test(p)),
+      second.join('\n'),
+    );
   });
 
   it('reports YAML syntax errors with their line', () => {
@@ -68,11 +82,25 @@ describe('master config', () => {
 describe('agent config', () => {
   it('needs a token and reports the missing pieces where they belong', () => {
     const problems = problemsOf(() =>
-      parseAgentSettings('agent:\n  id: web1\n  group: app\nmaster:\n  urls: ["http://nope"]\n', 'agent.yaml'),
+      parseAgentSettings(
+        'agent:\n  id: web1\n  group: app\nmaster:\n  urls: ["http://nope"]\n',
+        'agent.yaml',
+      ),
     );
-    assert.ok(problems.some((p) => p.startsWith('agent.yaml:5:10: /master/urls/0 must match pattern')), problems.join('\n'));
-    const noToken = problemsOf(() => parseAgentSettings('agent:\n  id: web1\n  group: app\nmaster:\n  urls: ["ws://127.0.0.1:1/ws"]\n', 'agent.yaml'));
-    assert.ok(noToken.some((p) => p.startsWith('agent.yaml:2:3: /agent needs "token" or "tokenFile"')), noToken.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('agent.yaml:5:10: /master/urls/0 must match pattern')),
+      problems.join('\n'),
+    );
+    const noToken = problemsOf(() =>
+      parseAgentSettings(
+        'agent:\n  id: web1\n  group: app\nmaster:\n  urls: ["ws://127.0.0.1:1/ws"]\n',
+        'agent.yaml',
+      ),
+    );
+    assert.ok(
+      noToken.some((p) => p.startsWith('agent.yaml:2:3: /agent needs "token" or "tokenFile"')),
+      noToken.join('\n'),
+    );
   });
 
   it('defaults the power-off command per OS and keeps dry-run off unless asked', () => {
@@ -81,7 +109,10 @@ describe('agent config', () => {
       '/tmp/agent.yaml',
     );
     assert.equal(s.shutdown.dryRun, false);
-    assert.deepEqual(s.shutdown.command, process.platform === 'linux' ? ['systemctl', 'poweroff'] : s.shutdown.command);
+    assert.deepEqual(
+      s.shutdown.command,
+      process.platform === 'linux' ? ['systemctl', 'poweroff'] : s.shutdown.command,
+    );
     assert.equal(s.hooks[0]!.timeoutMs, 30_000);
     assert.equal(s.deadtimeMs, 15_000);
   });

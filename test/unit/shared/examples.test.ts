@@ -13,5 +13,8 @@ it('the example configs in examples/ are valid', () => {
 
 it('the example agent config resolves its token file relative to itself', () => {
   // the token file does not exist here: the loader must say which file it could not read
-  assert.throws(() => loadAgentSettings('examples/agent.yaml'), /\/agent\/tokenFile: cannot read \/etc\/upsfleet\/agent\.token/);
+  assert.throws(
+    () => loadAgentSettings('examples/agent.yaml'),
+    /\/agent\/tokenFile: cannot read \/etc\/upsfleet\/agent\.token/,
+  );
 });

@@ -24,7 +24,12 @@ async function loadNodeHid(): Promise<NodeHid> {
       return hid;
     } catch (err) {
       loaded = undefined;
-      throw new UpsfleetError('HID_IO', `node-hid could not be loaded: ${(err as Error).message}`, {}, { cause: err });
+      throw new UpsfleetError(
+        'HID_IO',
+        `node-hid could not be loaded: ${(err as Error).message}`,
+        {},
+        { cause: err },
+      );
     }
   })();
   return loaded;
@@ -50,7 +55,12 @@ export function classifyOpenError(err: unknown, path: string): UpsfleetError {
     );
   }
   if (code === 'ENOENT' || /could not open|no such|cannot open/i.test(message)) {
-    return new UpsfleetError('HID_NO_DEVICE', `${path}: cannot open HID device (${message})`, { path }, { cause: err });
+    return new UpsfleetError(
+      'HID_NO_DEVICE',
+      `${path}: cannot open HID device (${message})`,
+      { path },
+      { cause: err },
+    );
   }
   return new UpsfleetError('HID_IO', `${path}: ${message}`, { path }, { cause: err });
 }
@@ -86,7 +96,11 @@ export class NodeHidBinding implements HidBinding {
     } catch (err) {
       throw classifyOpenError(err, path);
     }
-    const info = (await this.list()).find((d) => d.path === path) ?? { path, vendorId: '0000', productId: '0000' };
+    const info = (await this.list()).find((d) => d.path === path) ?? {
+      path,
+      vendorId: '0000',
+      productId: '0000',
+    };
     return new NodeHidDevice(handle, info);
   }
 }
@@ -104,7 +118,12 @@ class NodeHidDevice implements HidDevice {
       for (const l of this.inputListeners) l(new Uint8Array(data));
     });
     handle.on('error', (err: Error) => {
-      const wrapped = new UpsfleetError('HID_IO', `${info.path}: ${err.message}`, { path: info.path }, { cause: err });
+      const wrapped = new UpsfleetError(
+        'HID_IO',
+        `${info.path}: ${err.message}`,
+        { path: info.path },
+        { cause: err },
+      );
       for (const l of this.errorListeners) l(wrapped);
     });
   }
@@ -123,7 +142,12 @@ class NodeHidDevice implements HidDevice {
     try {
       return new Uint8Array(await readFile(file));
     } catch (err) {
-      throw new UpsfleetError('HID_IO', `cannot read the report descriptor from ${file}: ${(err as Error).message}`, { file }, { cause: err });
+      throw new UpsfleetError(
+        'HID_IO',
+        `cannot read the report descriptor from ${file}: ${(err as Error).message}`,
+        { file },
+        { cause: err },
+      );
     }
   }
 
@@ -132,7 +156,12 @@ class NodeHidDevice implements HidDevice {
     try {
       return new Uint8Array(await this.handle.getFeatureReport(reportId, length));
     } catch (err) {
-      throw new UpsfleetError('HID_IO', `${this.info.path}: GET_REPORT ${reportId} failed: ${(err as Error).message}`, { reportId }, { cause: err });
+      throw new UpsfleetError(
+        'HID_IO',
+        `${this.info.path}: GET_REPORT ${reportId} failed: ${(err as Error).message}`,
+        { reportId },
+        { cause: err },
+      );
     }
   }
 
@@ -141,7 +170,12 @@ class NodeHidDevice implements HidDevice {
     try {
       await this.handle.sendFeatureReport(Buffer.from(report));
     } catch (err) {
-      throw new UpsfleetError('HID_IO', `${this.info.path}: SET_REPORT ${report[0]} failed: ${(err as Error).message}`, { reportId: report[0] }, { cause: err });
+      throw new UpsfleetError(
+        'HID_IO',
+        `${this.info.path}: SET_REPORT ${report[0]} failed: ${(err as Error).message}`,
+        { reportId: report[0] },
+        { cause: err },
+      );
     }
   }
 

@@ -26,14 +26,20 @@ export class ReplayBinding implements HidBinding {
   private plugged = true;
   private readonly open_ = new Set<ReplayDevice>();
 
-  constructor(
-    capture: Capture,
-    path = '/dev/hidraw-replay0',
-  ) {
+  constructor(capture: Capture, path = '/dev/hidraw-replay0') {
     const { vendorId, productId, manufacturer, product, serialNumber } = capture.device;
-    this.info = { path, vendorId, productId, manufacturer, product, ...(serialNumber ? { serialNumber } : {}), usagePage: 0x84 };
+    this.info = {
+      path,
+      vendorId,
+      productId,
+      manufacturer,
+      product,
+      ...(serialNumber ? { serialNumber } : {}),
+      usagePage: 0x84,
+    };
     this.descriptor = hexToBytes(capture.reportDescriptor);
-    for (const [id, hex] of Object.entries(capture.featureReports)) this.features.set(Number(id), hexToBytes(hex));
+    for (const [id, hex] of Object.entries(capture.featureReports))
+      this.features.set(Number(id), hexToBytes(hex));
   }
 
   async list(): Promise<HidDeviceInfo[]> {
@@ -66,7 +72,8 @@ export class ReplayBinding implements HidBinding {
   /** The cable is pulled: open devices fail and close, list() is empty, open() rejects. */
   unplug(): void {
     this.plugged = false;
-    for (const d of [...this.open_]) d.fail(new UpsfleetError('HID_IO', 'device disconnected', { path: this.info.path }));
+    for (const d of [...this.open_])
+      d.fail(new UpsfleetError('HID_IO', 'device disconnected', { path: this.info.path }));
   }
 
   replug(): void {
@@ -117,8 +124,10 @@ class ReplayDevice implements HidDevice {
 
   private async ready(op: string): Promise<void> {
     await tick();
-    if (this.closed_) throw new UpsfleetError('HID_IO', `${op} on a closed device`, { path: this.binding.info.path });
-    if (!this.binding.isPlugged) throw new UpsfleetError('HID_IO', `${op}: device disconnected`, { path: this.binding.info.path });
+    if (this.closed_)
+      throw new UpsfleetError('HID_IO', `${op} on a closed device`, { path: this.binding.info.path });
+    if (!this.binding.isPlugged)
+      throw new UpsfleetError('HID_IO', `${op}: device disconnected`, { path: this.binding.info.path });
   }
 
   async reportDescriptor(): Promise<Uint8Array> {

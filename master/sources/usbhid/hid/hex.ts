@@ -1,5 +1,5 @@
 /** Hex text <-> bytes, the form captures and logs use. Whitespace and `0x`-less pairs only. */
-import { UpsfleetError, type ErrorCode } from '../../../../shared/errors.js';
+import { type ErrorCode, UpsfleetError } from '../../../../shared/errors.js';
 
 export function bytesToHex(bytes: Uint8Array | readonly number[]): string {
   let out = '';

@@ -23,7 +23,8 @@ function headerBytes(field: ReportField): number {
 
 /** The raw, unsigned bits of a field, little-endian, offset counted after the report-ID byte. */
 export function extractBits(report: Uint8Array, bitOffset: number, bitSize: number, header: number): number {
-  if (bitSize < 1 || bitSize > MAX_VALUE_BITS) fail(`field of ${bitSize} bits cannot be decoded`, { bitSize });
+  if (bitSize < 1 || bitSize > MAX_VALUE_BITS)
+    fail(`field of ${bitSize} bits cannot be decoded`, { bitSize });
   const lastBit = header * 8 + bitOffset + bitSize - 1;
   if (bitOffset < 0 || lastBit >= report.length * 8) {
     fail(`report of ${report.length} bytes too short for bits ${bitOffset}..${bitOffset + bitSize - 1}`, {
@@ -43,10 +44,18 @@ export function extractBits(report: Uint8Array, bitOffset: number, bitSize: numb
 }
 
 /** Writes `value`'s low `bitSize` bits into `report` in place. */
-export function insertBits(report: Uint8Array, bitOffset: number, bitSize: number, header: number, value: number): void {
-  if (bitSize < 1 || bitSize > MAX_VALUE_BITS) fail(`field of ${bitSize} bits cannot be encoded`, { bitSize });
+export function insertBits(
+  report: Uint8Array,
+  bitOffset: number,
+  bitSize: number,
+  header: number,
+  value: number,
+): void {
+  if (bitSize < 1 || bitSize > MAX_VALUE_BITS)
+    fail(`field of ${bitSize} bits cannot be encoded`, { bitSize });
   const lastBit = header * 8 + bitOffset + bitSize - 1;
-  if (bitOffset < 0 || lastBit >= report.length * 8) fail('report too short for field', { bitOffset, bitSize });
+  if (bitOffset < 0 || lastBit >= report.length * 8)
+    fail('report too short for field', { bitOffset, bitSize });
   let rest = value;
   for (let i = 0; i < bitSize; i++) {
     const bit = header * 8 + bitOffset + i;
@@ -73,7 +82,9 @@ function exponentOf(field: ReportField): number {
   return field.unitExponent + correction;
 }
 
-function hasPhysicalRange(field: ReportField): field is ReportField & { physicalMin: number; physicalMax: number } {
+function hasPhysicalRange(
+  field: ReportField,
+): field is ReportField & { physicalMin: number; physicalMax: number } {
   return (
     field.physicalMin !== undefined &&
     field.physicalMax !== undefined &&
@@ -91,7 +102,8 @@ export function logicalToPhysical(field: ReportField, logical: number): number {
   let value = logical;
   if (hasPhysicalRange(field)) {
     value =
-      ((logical - field.logicalMin) * (field.physicalMax - field.physicalMin)) / (field.logicalMax - field.logicalMin) +
+      ((logical - field.logicalMin) * (field.physicalMax - field.physicalMin)) /
+        (field.logicalMax - field.logicalMin) +
       field.physicalMin;
   }
   return tidy(value * 10 ** exponentOf(field));
@@ -101,7 +113,8 @@ export function physicalToLogical(field: ReportField, physical: number): number 
   let value = physical / 10 ** exponentOf(field);
   if (hasPhysicalRange(field)) {
     value =
-      ((value - field.physicalMin) * (field.logicalMax - field.logicalMin)) / (field.physicalMax - field.physicalMin) +
+      ((value - field.physicalMin) * (field.logicalMax - field.logicalMin)) /
+        (field.physicalMax - field.physicalMin) +
       field.logicalMin;
   }
   return Math.round(tidy(value));
@@ -114,7 +127,8 @@ export function decodeField(report: Uint8Array, field: ReportField): number {
 
 /** Writes a physical value into a copy of `report`; throws when it does not fit the field. */
 export function encodeField(report: Uint8Array, field: ReportField, physical: number): Uint8Array {
-  if (!Number.isFinite(physical)) fail(`${field.path}: value ${physical} is not a finite number`, { path: field.path });
+  if (!Number.isFinite(physical))
+    fail(`${field.path}: value ${physical} is not a finite number`, { path: field.path });
   return encodeLogicalField(report, field, physicalToLogical(field, physical));
 }
 
@@ -124,10 +138,19 @@ export function encodeLogicalField(report: Uint8Array, field: ReportField, logic
   const min = signed ? -(2 ** (field.bitSize - 1)) : 0;
   const max = signed ? 2 ** (field.bitSize - 1) - 1 : 2 ** field.bitSize - 1;
   if (!Number.isSafeInteger(logical) || logical < min || logical > max) {
-    fail(`${field.path}: logical value ${logical} does not fit in ${field.bitSize} bits`, { path: field.path, logical });
+    fail(`${field.path}: logical value ${logical} does not fit in ${field.bitSize} bits`, {
+      path: field.path,
+      logical,
+    });
   }
   const out = Uint8Array.from(report);
-  insertBits(out, field.bitOffset, field.bitSize, headerBytes(field), logical < 0 ? logical + 2 ** field.bitSize : logical);
+  insertBits(
+    out,
+    field.bitOffset,
+    field.bitSize,
+    headerBytes(field),
+    logical < 0 ? logical + 2 ** field.bitSize : logical,
+  );
   return out;
 }
 
@@ -149,7 +172,11 @@ export interface DecodedValue {
  * Every field of one report that the bytes cover. A report's first byte picks the ID; fields beyond a short
  * report are left out (real firmware sometimes answers with fewer bytes than it declares).
  */
-export function decodeReport(descriptor: ReportDescriptor, type: ReportType, report: Uint8Array): DecodedValue[] {
+export function decodeReport(
+  descriptor: ReportDescriptor,
+  type: ReportType,
+  report: Uint8Array,
+): DecodedValue[] {
   if (report.length === 0) fail('empty report', { type });
   const reportId = descriptor.usesReportIds ? report[0]! : 0;
   const out: DecodedValue[] = [];

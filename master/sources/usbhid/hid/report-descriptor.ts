@@ -90,7 +90,7 @@ function toSigned(value: number, size: number): number {
   return value >= half ? value - 2 ** bits : value;
 }
 
-const MAIN_TYPES: Record<number, ReportType> = { 0x8: 'Input', 0x9: 'Output', 0xb: 'Feature' };
+const MAIN_TYPES: Record<number, ReportType> = { 8: 'Input', 9: 'Output', 11: 'Feature' };
 
 export function parseReportDescriptor(bytes: Uint8Array): ReportDescriptor {
   if (bytes.length === 0) fail('empty descriptor', 0);
@@ -118,7 +118,8 @@ export function parseReportDescriptor(bytes: Uint8Array): ReportDescriptor {
   const bitCursor = new Map<string, number>();
   let usesReportIds = false;
 
-  const fullUsage = (value: number, size: number) => (size === 4 ? value >>> 0 : ((g.usagePage << 16) | value) >>> 0);
+  const fullUsage = (value: number, size: number) =>
+    size === 4 ? value >>> 0 : ((g.usagePage << 16) | value) >>> 0;
   const clearLocals = () => {
     usages = [];
     pendingUsageMin = undefined;
@@ -153,7 +154,8 @@ export function parseReportDescriptor(bytes: Uint8Array): ReportDescriptor {
     const size = sizeCode === 3 ? 4 : sizeCode;
     const type = (prefix >> 2) & 0x03;
     const tag = (prefix >> 4) & 0x0f;
-    if (pos + 1 + size > bytes.length) fail(`truncated item 0x${prefix.toString(16).padStart(2, '0')}`, start);
+    if (pos + 1 + size > bytes.length)
+      fail(`truncated item 0x${prefix.toString(16).padStart(2, '0')}`, start);
     const raw = readUnsigned(bytes, pos + 1, size);
     const signed = toSigned(raw, size);
     pos += 1 + size;
@@ -244,7 +246,8 @@ export function parseReportDescriptor(bytes: Uint8Array): ReportDescriptor {
           break;
         case 0x2: {
           const max = fullUsage(raw, size);
-          if (pendingUsageMin !== undefined && max >= pendingUsageMin) usages.push({ min: pendingUsageMin, max });
+          if (pendingUsageMin !== undefined && max >= pendingUsageMin)
+            usages.push({ min: pendingUsageMin, max });
           pendingUsageMin = undefined;
           break;
         }
@@ -280,7 +283,8 @@ export function parseReportDescriptor(bytes: Uint8Array): ReportDescriptor {
     const key = `${reportType}:${g.reportId}`;
     let cursor = bitCursor.get(key) ?? 0;
     const total = g.reportSize * g.reportCount;
-    if (cursor + total > MAX_REPORT_BITS) fail(`${reportType} report ${g.reportId} longer than ${MAX_REPORT_BITS} bits`, at);
+    if (cursor + total > MAX_REPORT_BITS)
+      fail(`${reportType} report ${g.reportId} longer than ${MAX_REPORT_BITS} bits`, at);
     let logicalMax = g.logicalMax;
     if (logicalMax < g.logicalMin) logicalMax = g.logicalMaxUnsigned;
     let physicalMax = g.physicalMax;

@@ -190,7 +190,12 @@ for (const [id, name] of BATTERY_SYSTEM_USAGES) NAME_TO_USAGE.set(name, (BATTERY
 export function usageName(usage: number): string {
   const page = (usage >>> 16) & 0xffff;
   const id = usage & 0xffff;
-  const table = page === POWER_DEVICE_PAGE ? POWER_DEVICE_USAGES : page === BATTERY_SYSTEM_PAGE ? BATTERY_SYSTEM_USAGES : undefined;
+  const table =
+    page === POWER_DEVICE_PAGE
+      ? POWER_DEVICE_USAGES
+      : page === BATTERY_SYSTEM_PAGE
+        ? BATTERY_SYSTEM_USAGES
+        : undefined;
   const name = table?.get(id);
   if (name !== undefined) return name;
   return (usage >>> 0).toString(16).padStart(8, '0');

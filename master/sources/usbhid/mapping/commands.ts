@@ -17,13 +17,33 @@ export type WriteTarget =
   | 'runtimeLow';
 
 export const WRITE_TARGET_PATTERNS: Record<WriteTarget, string[]> = {
-  shutdownDelay: ['PowerSummary.DelayBeforeShutdown', 'Output.DelayBeforeShutdown', 'Outlet.DelayBeforeShutdown', 'DelayBeforeShutdown'],
-  startupDelay: ['PowerSummary.DelayBeforeStartup', 'Output.DelayBeforeStartup', 'Outlet.DelayBeforeStartup', 'DelayBeforeStartup'],
+  shutdownDelay: [
+    'PowerSummary.DelayBeforeShutdown',
+    'Output.DelayBeforeShutdown',
+    'Outlet.DelayBeforeShutdown',
+    'DelayBeforeShutdown',
+  ],
+  startupDelay: [
+    'PowerSummary.DelayBeforeStartup',
+    'Output.DelayBeforeStartup',
+    'Outlet.DelayBeforeStartup',
+    'DelayBeforeStartup',
+  ],
   // ff86007c: APC's vendor reboot delay, the only shutdown control of Back-UPS CS models.
-  rebootDelay: ['PowerSummary.DelayBeforeReboot', 'Output.DelayBeforeReboot', 'Outlet.DelayBeforeReboot', 'DelayBeforeReboot', 'ff86007c'],
+  rebootDelay: [
+    'PowerSummary.DelayBeforeReboot',
+    'Output.DelayBeforeReboot',
+    'Outlet.DelayBeforeReboot',
+    'DelayBeforeReboot',
+    'ff86007c',
+  ],
   beeper: ['PowerSummary.AudibleAlarmControl', 'UPS.AudibleAlarmControl', 'AudibleAlarmControl'],
   test: ['Battery.Test', 'BatterySystem.Test', 'Output.Test', 'Test'],
-  chargeLow: ['PowerSummary.RemainingCapacityLimit', 'Battery.RemainingCapacityLimit', 'RemainingCapacityLimit'],
+  chargeLow: [
+    'PowerSummary.RemainingCapacityLimit',
+    'Battery.RemainingCapacityLimit',
+    'RemainingCapacityLimit',
+  ],
   runtimeLow: ['PowerSummary.RemainingTimeLimit', 'Battery.RemainingTimeLimit', 'RemainingTimeLimit'],
 };
 
@@ -43,7 +63,10 @@ interface CommandDef {
 
 const write = (target: WriteTarget, value: number): PlanStep => ({ kind: 'write', target, value });
 const pause: PlanStep = { kind: 'pause', ms: SHUTDOWN_STEP_PAUSE_MS };
-const simple = (target: WriteTarget, value: (d: CommandDelays, p: number | undefined) => number): CommandDef => ({
+const simple = (
+  target: WriteTarget,
+  value: (d: CommandDelays, p: number | undefined) => number,
+): CommandDef => ({
   supported: (has) => has(target),
   plan: (d, p) => [write(target, value(d, p))],
 });
@@ -60,7 +83,8 @@ export const COMMANDS: Record<string, CommandDef> = {
   'shutdown.return': {
     supported: (has) => has('shutdownDelay') || has('rebootDelay'),
     plan: (d, _p, has) => {
-      if (has('startupDelay') && has('shutdownDelay')) return [write('startupDelay', d.onDelay), pause, write('shutdownDelay', d.offDelay)];
+      if (has('startupDelay') && has('shutdownDelay'))
+        return [write('startupDelay', d.onDelay), pause, write('shutdownDelay', d.offDelay)];
       if (has('rebootDelay')) return [write('rebootDelay', d.offDelay)];
       return [write('shutdownDelay', d.offDelay)];
     },

@@ -73,8 +73,14 @@ const TEST_RESULT: Record<number, string> = {
 /** Internal helpers (not published): inputs to other rules. */
 export const HELPER_RULES: VariableRule[] = [
   { name: 'hid.capacity.mode', paths: ['PowerSummary.CapacityMode', 'Battery.CapacityMode', 'CapacityMode'] },
-  { name: 'hid.capacity.full', paths: ['PowerSummary.FullChargeCapacity', 'Battery.FullChargeCapacity', 'FullChargeCapacity'] },
-  { name: 'hid.capacity.design', paths: ['PowerSummary.DesignCapacity', 'Battery.DesignCapacity', 'DesignCapacity'] },
+  {
+    name: 'hid.capacity.full',
+    paths: ['PowerSummary.FullChargeCapacity', 'Battery.FullChargeCapacity', 'FullChargeCapacity'],
+  },
+  {
+    name: 'hid.capacity.design',
+    paths: ['PowerSummary.DesignCapacity', 'Battery.DesignCapacity', 'DesignCapacity'],
+  },
 ];
 
 export const STANDARD_RULES: VariableRule[] = [
@@ -85,7 +91,11 @@ export const STANDARD_RULES: VariableRule[] = [
   },
   {
     name: 'battery.charge.low',
-    paths: ['PowerSummary.RemainingCapacityLimit', 'Battery.RemainingCapacityLimit', 'RemainingCapacityLimit'],
+    paths: [
+      'PowerSummary.RemainingCapacityLimit',
+      'Battery.RemainingCapacityLimit',
+      'RemainingCapacityLimit',
+    ],
     format: capacityPercent,
   },
   {
@@ -105,7 +115,11 @@ export const STANDARD_RULES: VariableRule[] = [
   },
   { name: 'battery.voltage', paths: ['Battery.Voltage', 'PowerSummary.Voltage', 'BatterySystem.Voltage'] },
   { name: 'battery.voltage.nominal', paths: ['Battery.ConfigVoltage', 'PowerSummary.ConfigVoltage'] },
-  { name: 'battery.temperature', paths: ['Battery.Temperature', 'BatterySystem.Temperature'], format: temperature },
+  {
+    name: 'battery.temperature',
+    paths: ['Battery.Temperature', 'BatterySystem.Temperature'],
+    format: temperature,
+  },
   {
     name: 'battery.mfr.date',
     paths: ['Battery.ManufacturerDate', 'PowerSummary.ManufacturerDate'],
@@ -126,33 +140,65 @@ export const STANDARD_RULES: VariableRule[] = [
   { name: 'output.current', paths: ['Output.Current'] },
   {
     name: 'ups.load',
-    paths: ['Output.PercentLoad', 'PowerConverter.PercentLoad', 'Outlet.PercentLoad', 'PowerSummary.PercentLoad'],
+    paths: [
+      'Output.PercentLoad',
+      'PowerConverter.PercentLoad',
+      'Outlet.PercentLoad',
+      'PowerSummary.PercentLoad',
+    ],
     format: (v) => formatPlain(Math.round(v)),
   },
   { name: 'ups.realpower', paths: ['Output.ActivePower', 'Outlet.ActivePower', 'PowerSummary.ActivePower'] },
-  { name: 'ups.power', paths: ['Output.ApparentPower', 'Outlet.ApparentPower', 'PowerSummary.ApparentPower'] },
+  {
+    name: 'ups.power',
+    paths: ['Output.ApparentPower', 'Outlet.ApparentPower', 'PowerSummary.ApparentPower'],
+  },
   {
     name: 'ups.realpower.nominal',
-    paths: ['Output.ConfigActivePower', 'PowerConverter.ConfigActivePower', 'Flow.ConfigActivePower', 'ConfigActivePower'],
+    paths: [
+      'Output.ConfigActivePower',
+      'PowerConverter.ConfigActivePower',
+      'Flow.ConfigActivePower',
+      'ConfigActivePower',
+    ],
   },
   {
     name: 'ups.power.nominal',
     paths: ['Output.ConfigApparentPower', 'Flow.ConfigApparentPower', 'ConfigApparentPower'],
   },
-  { name: 'ups.temperature', paths: ['PowerSummary.Temperature', 'UPS.Temperature', 'PowerConverter.Temperature'], format: temperature },
+  {
+    name: 'ups.temperature',
+    paths: ['PowerSummary.Temperature', 'UPS.Temperature', 'PowerConverter.Temperature'],
+    format: temperature,
+  },
   {
     name: 'ups.timer.shutdown',
-    paths: ['PowerSummary.DelayBeforeShutdown', 'Output.DelayBeforeShutdown', 'Outlet.DelayBeforeShutdown', 'DelayBeforeShutdown'],
+    paths: [
+      'PowerSummary.DelayBeforeShutdown',
+      'Output.DelayBeforeShutdown',
+      'Outlet.DelayBeforeShutdown',
+      'DelayBeforeShutdown',
+    ],
     format: timer,
   },
   {
     name: 'ups.timer.start',
-    paths: ['PowerSummary.DelayBeforeStartup', 'Output.DelayBeforeStartup', 'Outlet.DelayBeforeStartup', 'DelayBeforeStartup'],
+    paths: [
+      'PowerSummary.DelayBeforeStartup',
+      'Output.DelayBeforeStartup',
+      'Outlet.DelayBeforeStartup',
+      'DelayBeforeStartup',
+    ],
     format: timer,
   },
   {
     name: 'ups.timer.reboot',
-    paths: ['PowerSummary.DelayBeforeReboot', 'Output.DelayBeforeReboot', 'Outlet.DelayBeforeReboot', 'DelayBeforeReboot'],
+    paths: [
+      'PowerSummary.DelayBeforeReboot',
+      'Output.DelayBeforeReboot',
+      'Outlet.DelayBeforeReboot',
+      'DelayBeforeReboot',
+    ],
     format: timer,
   },
   {
@@ -160,5 +206,9 @@ export const STANDARD_RULES: VariableRule[] = [
     paths: ['PowerSummary.AudibleAlarmControl', 'UPS.AudibleAlarmControl', 'AudibleAlarmControl'],
     format: (v) => BEEPER[v],
   },
-  { name: 'ups.test.result', paths: ['Battery.Test', 'BatterySystem.Test', 'Output.Test', 'Test'], format: (v) => TEST_RESULT[v] },
+  {
+    name: 'ups.test.result',
+    paths: ['Battery.Test', 'BatterySystem.Test', 'Output.Test', 'Test'],
+    format: (v) => TEST_RESULT[v],
+  },
 ];

@@ -47,7 +47,8 @@ export function deriveStatus(flags: FlagValues, opts: StatusOptions = {}): strin
   else tokens.add(flags.Discharging ? 'OB' : 'OL');
   if (flags.Charging) tokens.add('CHRG');
   if (flags.Discharging) tokens.add('DISCHRG');
-  const deviceLow = flags.BelowRemainingCapacityLimit || flags.RemainingTimeLimitExpired || flags.ShutdownImminent;
+  const deviceLow =
+    flags.BelowRemainingCapacityLimit || flags.RemainingTimeLimitExpired || flags.ShutdownImminent;
   if (deviceLow && !opts.ignoreDeviceLowBattery) tokens.add('LB');
   if (flags.NeedReplacement || flags.BatteryPresent === false) tokens.add('RB');
   if (flags.Overload) tokens.add('OVER');

@@ -3,9 +3,9 @@
  * that produced it. When two paths can answer the same question, the one from the newer batch wins, so an
  * interrupt report that updates only one copy of ACPresent is not hidden by a stale copy elsewhere.
  */
-import type { ReportField, ReportType } from '../hid/report-descriptor.js';
+
 import { decodeReport } from '../hid/report-codec.js';
-import type { ReportDescriptor } from '../hid/report-descriptor.js';
+import type { ReportDescriptor, ReportField, ReportType } from '../hid/report-descriptor.js';
 
 export interface StoredValue {
   value: number;

@@ -3,10 +3,11 @@
  * overrides; a device without a table (or with an unknown vendor ID) gets the generic profile and the
  * standard mapping alone. Facts come from nut.md §4.2/§4.4 and the captures in shared/fixtures/hid.
  */
+
+import type { UpsVars } from '../../../../shared/nut/ups-state.js';
 import type { ReportField } from '../hid/report-descriptor.js';
 import { matchesSuffix } from './path-match.js';
 import type { VariableRule } from './standard-variables.js';
-import type { UpsVars } from '../../../../shared/nut/ups-state.js';
 import { formatPlain } from './standard-variables.js';
 
 export interface VendorProfile {
