@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { PlanView } from '../../master/plan/plan.js';
-import { table } from '../drill/format-drill-report.js';
+import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { getStatus, httpBase } from './master-client.js';
 

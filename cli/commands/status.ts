@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
+import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { getStatus, httpBase } from './master-client.js';
 
@@ -35,15 +36,7 @@ export function formatFleetTable(agents: AgentRow[], now: number): string {
       a.version ?? '-',
     ]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return table(rows);
 }
 
 /** One line per group in sequence order: its step and how many of its members are connected. */

@@ -1,21 +1,10 @@
 /** The drill's final report as a terminal table: per step its duration, per host ack, hooks, shutdown time, failures. */
 import type { DrillReport } from '../../master/drill/drill-report.js';
+import { table } from '../format/table.js';
 
 function secs(ms: number | null): string {
   if (ms === null) return '-';
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
-}
-
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 export function formatDrillReport(r: DrillReport): string {

@@ -4,6 +4,7 @@
  * sequence state and timings, the battery plan, event and rejected-message counters, process metrics.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import { STATUS_TOKENS } from '../../shared/nut/status.js';
 import type { MemberInfo } from '../fleet/registry.js';
 import type { PlanView } from '../plan/plan.js';
 import type { SequenceView } from '../sequencer/sequence-view.js';
@@ -22,24 +23,8 @@ export interface MetricsInputs {
   rejections(): Record<string, number>;
 }
 
-/** The tokens of ups.status, one series each (0 or 1). */
-export const STATUS_FLAGS = [
-  'OL',
-  'OB',
-  'LB',
-  'HB',
-  'RB',
-  'CHRG',
-  'DISCHRG',
-  'BYPASS',
-  'CAL',
-  'OFF',
-  'OVER',
-  'TRIM',
-  'BOOST',
-  'FSD',
-  'ALARM',
-] as const;
+/** The tokens of ups.status, one series each (0 or 1); WAIT is upsd's placeholder, not a UPS state. */
+export const STATUS_FLAGS = STATUS_TOKENS.filter((t) => t !== 'WAIT');
 
 /** Well-known NUT variables with a name and unit of their own; every numeric variable is also in upsfleet_ups_variable. */
 const NAMED_VARIABLES: Array<{ variable: string; name: string; help: string }> = [
