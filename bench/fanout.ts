@@ -2,14 +2,16 @@
  * `npm run bench`: fan-out latency from a state change at the master to every agent having received and
  * validated it, for 100 and 1,000 connected agents; the master's RSS; and the gap between a step's last
  * confirmation and the next step's first order. The master is a real `upsfleet master` process; the agents
- * are light in-process protocol clients. Prints a table and writes bench/results/fanout.json.
+ * are light in-process protocol clients over TLS (wss), as deployed. Prints a table and writes bench/results/fanout.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keygen } from '../cli/commands/keygen.js';
 import { generateToken, hashToken } from '../shared/auth/token.js';
+import { pinnedRequest } from '../shared/tls/pinned-request.js';
 import { LightAgent } from './light-agent.js';
 import { measureStepGaps } from './step-gaps.js';
 
@@ -23,6 +25,8 @@ export interface MasterUnderTest {
   ws: string;
   adminToken: string;
   tokens: Map<string, string>;
+  fingerprint: string;
+  certPem: string;
   stop(): Promise<void>;
 }
 
@@ -33,8 +37,24 @@ export async function startMaster(
   const dir = mkdtempSync(join(tmpdir(), 'upsfleet-bench-'));
   const adminToken = generateToken();
   const tokens = new Map(agents.map((a) => [a.id, generateToken()]));
+  // the default deployment: TLS with the master's own certificate (agents verify it against that certificate)
+  const tls = keygen({
+    certFile: join(dir, 'state', 'tls', 'master.crt'),
+    keyFile: join(dir, 'state', 'tls', 'master.key'),
+    names: ['127.0.0.1'],
+    commonName: 'upsfleet bench',
+    force: true,
+  });
   const config = {
-    master: { id: 'bench', listen: '127.0.0.1:0', stateDir: 'state', pingInterval: '30s' },
+    master: {
+      id: 'bench',
+      listen: '127.0.0.1:0',
+      stateDir: 'state',
+      pingInterval: '30s',
+      mdns: false,
+      // every light agent connects from 127.0.0.1
+      limits: { connectionsPerAddress: 5000 },
+    },
     ups: { source: { type: 'simulated', script: 'ups.status: OL\nbattery.charge: 100\n' } },
     policy: { debounce: 0 },
     sequence,
@@ -57,6 +77,8 @@ export async function startMaster(
   return {
     dir,
     process: child,
+    fingerprint: tls.fingerprint,
+    certPem: readFileSync(join(dir, 'state', 'tls', 'master.crt'), 'utf8'),
     http: info.http,
     ws: info.url,
     adminToken,
@@ -73,12 +95,13 @@ export async function startMaster(
 }
 
 export async function admin(m: MasterUnderTest, path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${m.http}${path}`, {
+  const res = await pinnedRequest(`${m.http}${path}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${m.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
+    fingerprints: [m.fingerprint],
   });
-  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${res.text}`);
 }
 
 function rssMiB(pid: number): number {
@@ -103,6 +126,7 @@ async function connectAll(
       (a) =>
         new LightAgent({
           url: m.ws,
+          ca: m.certPem,
           id: a.id,
           group: a.group,
           token: m.tokens.get(a.id)!,

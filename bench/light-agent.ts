@@ -8,6 +8,8 @@ import type { AgentMsg, MasterMsg } from '../shared/protocol/messages.js';
 
 export interface LightAgentOptions {
   url: string;
+  /** The master's certificate (PEM), trusted as its own CA (it names 127.0.0.1). */
+  ca?: string;
   id: string;
   group: string;
   token: string;
@@ -21,7 +23,8 @@ export class LightAgent {
 
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.opts.url);
+      const ca = this.opts.ca;
+      const ws = new WebSocket(this.opts.url, ca ? { ca } : {});
       this.ws = ws;
       ws.once('error', reject);
       ws.on('message', (data) => {

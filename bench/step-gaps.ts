@@ -27,7 +27,8 @@ export async function measureStepGaps(): Promise<{ p50: number; max: number; sam
       Array.from({ length: GROUPS }, (_, g) => ({ groups: [`g${g}`], deadline: '30s', settle: '0s' })),
     );
     const clients = agents.map(
-      (a) => new LightAgent({ url: m.ws, id: a.id, group: a.group, token: m.tokens.get(a.id)! }),
+      (a) =>
+        new LightAgent({ url: m.ws, ca: m.certPem, id: a.id, group: a.group, token: m.tokens.get(a.id)! }),
     );
     await Promise.all(clients.map((c) => c.connect()));
     await admin(m, '/api/fsd', { reason: 'benchmark' });
