@@ -14,6 +14,8 @@ export class TestClient {
     this.ws.on('message', (data) => {
       const d = decodeMasterMessage(data.toString());
       if (d.ok) this.messages.push(d.msg);
+      // a live agent answers pings, or the master drops it
+      if (d.ok && d.msg.type === 'ping') this.send({ type: 'pong' });
       for (const w of this.waiters.splice(0)) w();
     });
     this.closed = new Promise((resolve) =>
