@@ -11,7 +11,7 @@ import { pinnedRequest } from '../../shared/tls/pinned-request.js';
 import { DrillProgress } from '../drill/drill-progress.js';
 import { formatDrillReport } from '../drill/format-drill-report.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { cliFingerprints, getStatus, httpBase } from './master-client.js';
+import { cliFingerprints, FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
 
 const USAGE = 'usage: upsfleet drill [--master URL] [--token T] [--json] [--timeout SECONDS]\n';
 
@@ -24,9 +24,11 @@ export const drillCommand: CommandHandler = async (argv, io) => {
       json: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '1800' },
       interval: { type: 'string', default: '200' },
+      ...FINGERPRINT_OPTION,
     },
     strict: true,
   });
+  useFingerprint(values.fingerprint);
   const master = values.master ?? 'http://127.0.0.1:8740';
   const token = values.token ?? process.env.UPSFLEET_ADMIN_TOKEN;
   if (!token) {

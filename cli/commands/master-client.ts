@@ -10,9 +10,19 @@ export function httpBase(url: string): string {
   return `${protocol}//${u.host}`;
 }
 
-/** The master's pinned fingerprint for https:// URLs: UPSFLEET_FINGERPRINT (else the system CAs verify). */
+/** `--fingerprint`, shared by every command that talks to a master over https. */
+export const FINGERPRINT_OPTION = { fingerprint: { type: 'string' } } as const;
+
+let fingerprintFlag: string | undefined;
+
+/** Called by a command with its parsed `--fingerprint` value; it wins over UPSFLEET_FINGERPRINT. */
+export function useFingerprint(value: string | undefined): void {
+  fingerprintFlag = value;
+}
+
+/** The master's pinned fingerprint for https:// URLs: --fingerprint or UPSFLEET_FINGERPRINT (else the system CAs verify). */
 export function cliFingerprints(): string[] {
-  const fp = normalizeFingerprint(process.env.UPSFLEET_FINGERPRINT ?? '');
+  const fp = normalizeFingerprint(fingerprintFlag ?? process.env.UPSFLEET_FINGERPRINT ?? '');
   return fp ? [fp] : [];
 }
 

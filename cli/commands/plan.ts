@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import type { PlanView } from '../../master/plan/plan.js';
 import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { getStatus, httpBase } from './master-client.js';
+import { FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
 
 function s(ms: number | null): string {
   return ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`;
@@ -43,9 +43,14 @@ export function formatPlan(plan: PlanView): string {
 export const planCommand: CommandHandler = async (argv, io) => {
   const { values } = parseArgs({
     args: argv,
-    options: { master: { type: 'string', short: 'm' }, json: { type: 'boolean', default: false } },
+    options: {
+      master: { type: 'string', short: 'm' },
+      json: { type: 'boolean', default: false },
+      ...FINGERPRINT_OPTION,
+    },
     strict: true,
   });
+  useFingerprint(values.fingerprint);
   const master = values.master ?? 'http://127.0.0.1:8740';
   let status: Record<string, unknown>;
   try {

@@ -4,15 +4,16 @@
  */
 import { parseArgs } from 'node:util';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { postAdmin } from './master-client.js';
+import { FINGERPRINT_OPTION, postAdmin, useFingerprint } from './master-client.js';
 
 export const simulateCommand: CommandHandler = async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { master: { type: 'string', short: 'm' }, token: { type: 'string' } },
+    options: { master: { type: 'string', short: 'm' }, token: { type: 'string' }, ...FINGERPRINT_OPTION },
     allowPositionals: true,
     strict: true,
   });
+  useFingerprint(values.fingerprint);
   const master = values.master ?? 'http://127.0.0.1:8740';
   const token = values.token ?? process.env.UPSFLEET_ADMIN_TOKEN;
   if (!token) {

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
 import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { getStatus, httpBase } from './master-client.js';
+import { FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
 
 interface AgentRow {
   id: string;
@@ -76,10 +76,11 @@ function formatPlanLine(
 export const statusCommand: CommandHandler = async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean', default: false } },
+    options: { json: { type: 'boolean', default: false }, ...FINGERPRINT_OPTION },
     allowPositionals: true,
     strict: true,
   });
+  useFingerprint(values.fingerprint);
   if (positionals.length > 1) {
     io.stderr('usage: upsfleet status [--json] [URL | ups@host[:port]]\n');
     return ExitCodes.USAGE;

@@ -193,6 +193,19 @@ describe('upsfleet drill across a live fleet of one-file agents', () => {
     assert.match(status.out, /^vms: step 1, 2\/2 connected$/m);
     assert.match(status.out, /^db: step 3, 1\/1 connected$/m);
     assert.match(status.out, /^battery plan: fits/m);
+
+    // the pin can also come from --fingerprint; a wrong one is refused before anything is read
+    const fromEnv = process.env.UPSFLEET_FINGERPRINT;
+    delete process.env.UPSFLEET_FINGERPRINT;
+    try {
+      const pinned = await cli(['status', '--fingerprint', fleet.fingerprint ?? '', fleet.httpUrl]);
+      assert.equal(pinned.code, 0, pinned.err);
+      const wrong = await cli(['status', '--fingerprint', `sha256:${'00'.repeat(32)}`, fleet.httpUrl]);
+      assert.equal(wrong.code, 4);
+      assert.doesNotMatch(wrong.out, /battery\.charge/);
+    } finally {
+      process.env.UPSFLEET_FINGERPRINT = fromEnv;
+    }
   });
 
   it('serves /metrics that promtool accepts', async (t) => {
