@@ -13,7 +13,7 @@ import type { PowerEvent } from '../shared/nut/events.js';
 import { VERSION } from '../shared/version.js';
 import { TokenStore } from './auth/token-store.js';
 import { Advertiser } from './discovery/advertiser.js';
-import { FleetRegistry } from './fleet/registry.js';
+import { FleetRegistry, SECONDARIES_GROUP } from './fleet/registry.js';
 import { FleetOps } from './fleet-ops.js';
 import { Journal } from './journal.js';
 import { NutServer } from './nut/server/nut-server.js';
@@ -28,8 +28,6 @@ import type { Source } from './sources/source.js';
 import { StateHub } from './state/state-hub.js';
 import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
 
-/** NUT clients whose user has no group go down at an implicit step just before the master, like NUT secondaries. */
-export const SECONDARIES_GROUP = '@secondaries';
 const SECONDARIES_DEADLINE_MS = 30_000;
 
 export interface MasterDeps {

@@ -7,6 +7,9 @@ import type { OrderMsg } from '../../shared/protocol/messages.js';
 
 export type MemberKind = 'agent' | 'nut';
 
+/** NUT clients whose user has no group: they go down at an implicit step just before the master, like NUT secondaries. */
+export const SECONDARIES_GROUP = '@secondaries';
+
 /** How the sequencer reaches one connected member. */
 export interface MemberChannel {
   /** Deliver a shutdown order. For a NUT client this makes FSD visible to it. */

@@ -8,16 +8,13 @@ import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TimerHandle } from '../../../shared/clock.js';
 import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
 import type { OrderMsg } from '../../../shared/protocol/messages.js';
-import type { MemberChannel } from '../../fleet/registry.js';
+import { type MemberChannel, SECONDARIES_GROUP } from '../../fleet/registry.js';
 import { NutErr } from '../protocol/err-codes.js';
 import { LineSplitter } from '../protocol/line-splitter.js';
 import { tokenizeLine } from '../protocol/tokenize.js';
 import { runCommand } from './nut-commands.js';
 import type { NutServerContext } from './server-context.js';
 import type { ViewOptions } from './ups-view.js';
-
-/** The group a NUT user without `group` joins: NUT secondaries see FSD at the end, before the master. */
-export const SECONDARIES_GROUP = '@secondaries';
 
 export interface SessionLimits {
   idleMs: number;
