@@ -67,6 +67,10 @@ export async function startMaster(
   const child = spawn(process.execPath, [CLI, 'master', '-c', join(dir, 'master.yaml')], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  // a benchmark that fails half-way must not leave its master running
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const stateFile = join(dir, 'state', 'master.json');
   for (let i = 0; !existsSync(stateFile); i++) {
     if (i > 400 || child.exitCode !== null) throw new Error('master did not start');
