@@ -110,6 +110,21 @@ function readJsonLines(file: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** SIGTERM each process (a daemon stops gracefully), SIGKILL what is still there 5 s later; resolves when all exited. */
+export async function stopProcesses(list: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    list.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+          setTimeout(() => p.kill('SIGKILL'), 5000).unref();
+        }),
+    ),
+  );
+}
+
 export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const { dir } = spec;
   for (const sub of ['agents', 'markers', 'logs', 'master']) mkdirSync(join(dir, sub), { recursive: true });
@@ -226,20 +241,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
         'the journal condition',
       );
     },
-    stop: async () => {
-      const all = [...agents.map((a) => a.process), master];
-      await Promise.all(
-        all.map(
-          (p) =>
-            new Promise<void>((resolve) => {
-              if (p.exitCode !== null || p.signalCode !== null) return resolve();
-              p.once('exit', () => resolve());
-              p.kill('SIGTERM');
-              setTimeout(() => p.kill('SIGKILL'), 5000).unref();
-            }),
-        ),
-      );
-    },
+    stop: () => stopProcesses([...agents.map((a) => a.process), master]),
   };
   return fleet;
 }

@@ -7,10 +7,10 @@ import type { WebhookSpec } from '../exec/webhook.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import { normalizeFingerprint } from '../tls/fingerprint.js';
 import { type AgentConfigFile, AgentConfigSchema } from './agent-schema.js';
-import { DEFAULT_DEADTIME_MS, DEFAULT_NOTIFY_TIMEOUT_MS, defaultPowerOffCommand } from './defaults.js';
+import { DEFAULT_DEADTIME_MS, defaultPowerOffCommand } from './defaults.js';
 import { type ExtraCheck, loadConfigFile, parseConfigText } from './load.js';
 import { commandArgv, type HookSpec, resolveHooks } from './resolved.js';
-import { resolveWebhooks } from './webhooks.js';
+import { resolveNotify } from './webhooks.js';
 
 function resolveMasterTls(
   m: AgentConfigFile['master'],
@@ -145,12 +145,7 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
       marker: abs(c.shutdown?.marker ?? `${stateDir}/${c.agent.id}.poweroff`),
     },
     hooks: resolveHooks(c.hooks, '/hooks'),
-    notify: {
-      ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
-      timeoutMs:
-        c.notify?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(c.notify.timeout),
-      webhooks: resolveWebhooks(c.notify?.webhooks),
-    },
+    notify: resolveNotify(c.notify),
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
   };
 }

@@ -18,7 +18,7 @@ import type { SourceConfigT } from './master-schema.js';
 import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
 import type { NutServerConfigT } from './nut-server-schema.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
-import { resolveWebhooks } from './webhooks.js';
+import { resolveNotify } from './webhooks.js';
 
 /** Spare battery time the sequence must leave (`plan.margin`). */
 export const DEFAULT_PLAN_MARGIN_MS = 60_000;
@@ -228,11 +228,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
       hooks: resolveHooks(c.shutdown?.hooks, '/shutdown/hooks'),
       killpower: c.shutdown?.killpower ?? DEFAULT_KILLPOWER,
     },
-    notify: {
-      ...(c.notify?.command !== undefined ? { command: commandArgv(c.notify.command, []) } : {}),
-      timeoutMs: c.notify?.timeout === undefined ? 10_000 : parseDuration(c.notify.timeout),
-      webhooks: resolveWebhooks(c.notify?.webhooks),
-    },
+    notify: resolveNotify(c.notify),
     plan: { marginMs: c.plan?.margin === undefined ? DEFAULT_PLAN_MARGIN_MS : parseDuration(c.plan.margin) },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
     nut: c.nut,

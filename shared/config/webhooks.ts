@@ -2,7 +2,9 @@
 import type { Static } from '@sinclair/typebox';
 import { parseDuration } from '../duration.js';
 import type { WebhookSpec } from '../exec/webhook.js';
-import type { Webhook } from './common-schema.js';
+import type { Notify, Webhook } from './common-schema.js';
+import { DEFAULT_NOTIFY_TIMEOUT_MS } from './defaults.js';
+import { commandArgv } from './resolved.js';
 
 export const DEFAULT_WEBHOOK_RETRIES = 3;
 export const DEFAULT_WEBHOOK_BACKOFF_MS = 1_000;
@@ -17,4 +19,20 @@ export function resolveWebhooks(raw: ReadonlyArray<Static<typeof Webhook>> | und
     backoffMs: w.backoff === undefined ? DEFAULT_WEBHOOK_BACKOFF_MS : parseDuration(w.backoff),
     timeoutMs: w.timeout === undefined ? DEFAULT_WEBHOOK_TIMEOUT_MS : parseDuration(w.timeout),
   }));
+}
+
+export interface NotifySpec {
+  command?: string | string[];
+  timeoutMs: number;
+  webhooks: WebhookSpec[];
+}
+
+/** The `notify:` section, the same on master and agent: command, its timeout, webhooks. */
+export function resolveNotify(raw: Static<typeof Notify> | undefined): NotifySpec {
+  return {
+    ...(raw?.command !== undefined ? { command: commandArgv(raw.command, []) } : {}),
+    timeoutMs:
+      raw?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(raw.timeout, '/notify/timeout'),
+    webhooks: resolveWebhooks(raw?.webhooks),
+  };
 }

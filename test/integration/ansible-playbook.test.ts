@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { stopProcesses } from '../../cli/demo/fleet-launcher.js';
 import { main } from '../../cli/dispatch.js';
 import type { DrillReport } from '../../master/drill/drill-report.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
@@ -83,7 +84,7 @@ describe('ansible roles', {
   });
 
   after(async () => {
-    await stopAll(procs);
+    await stopProcesses(procs);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -245,7 +246,7 @@ describe('ansible roles', {
         readdirSync(join(dir, a.id, 'var/lib/upsfleet')).filter((f) => f.endsWith('.poweroff')),
         [],
       );
-    await stopAll(procs.splice(0));
+    await stopProcesses(procs.splice(0));
   });
 
   it('run 2 changes nothing (changed=0 on every host)', { skip: false }, () => {
@@ -290,18 +291,4 @@ async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function stopAll(list: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    list.map(
-      (p) =>
-        new Promise<void>((resolve) => {
-          if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once('exit', () => resolve());
-          p.kill('SIGTERM');
-          setTimeout(() => p.kill('SIGKILL'), 5000).unref();
-        }),
-    ),
-  );
 }
