@@ -64,10 +64,14 @@ export interface RunningFleet {
   stop(): Promise<void>;
 }
 
-/** The built CLI when there is one (fast start-up); the TypeScript sources through tsx otherwise. */
+/**
+ * The built CLI when there is one (fast start-up); the TypeScript sources through tsx otherwise, or when
+ * UPSFLEET_CLI_FROM_SOURCE=1 (while editing, so that a stale dist/ is never what a test runs).
+ */
 function cliPath(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return fileURLToPath(new URL('../main.js', import.meta.url));
+  if (process.env.UPSFLEET_CLI_FROM_SOURCE === '1') return fileURLToPath(new URL('../main.ts', import.meta.url));
   const built = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
   return existsSync(built) ? built : fileURLToPath(new URL('../main.ts', import.meta.url));
 }
