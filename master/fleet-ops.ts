@@ -11,6 +11,7 @@ import { DrillRecorder } from './drill/drill-recorder.js';
 import type { DrillReport } from './drill/drill-report.js';
 import { DrillStore } from './drill/drill-store.js';
 import type { FleetRegistry } from './fleet/registry.js';
+import type { JournalStatus } from './journal/journal.js';
 import { MasterNotifier } from './notify/master-notifier.js';
 import { computePlan, type PlanView } from './plan/plan.js';
 import { PlanWatch } from './plan/plan-watch.js';
@@ -32,6 +33,7 @@ export interface FleetOpsDeps {
   registry: FleetRegistry;
   events: () => Record<string, number>;
   rejections: () => Record<string, number>;
+  journal?: () => JournalStatus;
 }
 
 export class FleetOps {
@@ -76,6 +78,7 @@ export class FleetOps {
       plan: () => this.plan(),
       events: deps.events,
       rejections: deps.rejections,
+      ...(deps.journal ? { journal: deps.journal } : {}),
     });
   }
 

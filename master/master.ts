@@ -3,19 +3,24 @@
  * (journal, hub, registry, source, policy, sequencer, servers) and stopped in reverse. It wires the data
  * flow of DESIGN.md: source -> hub -> policy -> sequencer -> orders; hub -> agents, HTTP, NUT clients.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
 import type { MasterSettings, StepSpec } from '../shared/config/master-settings.js';
 import { UpsfleetError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/exec/power-off.js';
 import type { PowerEvent } from '../shared/nut/events.js';
 import { VERSION } from '../shared/version.js';
 import { TokenStore } from './auth/token-store.js';
 import { Advertiser } from './discovery/advertiser.js';
 import { FleetRegistry, SECONDARIES_GROUP } from './fleet/registry.js';
 import { FleetOps } from './fleet-ops.js';
-import { Journal } from './journal.js';
+import { crashAfter, parseCrashPoint } from './journal/failpoint.js';
+import { Journal } from './journal/journal.js';
+import { emptyRecoveredState, type RecoveredState, reduceRecovered } from './journal/recovery.js';
+import { type ResumeResult, resumeFromJournal } from './journal/resume.js';
 import { NutServer } from './nut/server/nut-server.js';
 import { Policy } from './policy/policy.js';
 import { Sequencer } from './sequencer/sequencer.js';
@@ -46,7 +51,9 @@ export class Master {
   readonly logger: Logger;
   readonly hub: StateHub;
   readonly registry = new FleetRegistry();
-  readonly journal: Journal;
+  readonly journal: Journal<RecoveredState>;
+  /** What the journal said at start and what was resumed (null: nothing was in progress). */
+  resumed: ResumeResult | null = null;
   readonly steps: StepSpec[];
   policy!: Policy;
   sequencer!: Sequencer;
@@ -71,7 +78,16 @@ export class Master {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger;
     this.hub = new StateHub(settings.ups.name, this.clock);
-    this.journal = new Journal(join(settings.stateDir, 'journal.jsonl'));
+    const crash = crashAfter(parseCrashPoint(process.env.UPSFLEET_CRASH_AFTER));
+    this.journal = new Journal({
+      file: join(settings.stateDir, 'journal.jsonl'),
+      clock: this.clock,
+      logger: this.logger.child({ module: 'journal' }),
+      initial: emptyRecoveredState(),
+      reduce: reduceRecovered,
+      ...(settings.journalMaxBytes !== undefined ? { maxBytes: settings.journalMaxBytes } : {}),
+      ...(crash ? { afterWrite: crash } : {}),
+    });
     this.startedAt = this.clock.now();
     this.steps = settings.nut
       ? [
@@ -88,7 +104,14 @@ export class Master {
 
   async start(): Promise<{ host: string; port: number }> {
     const { settings, logger, clock } = this;
-    mkdirSync(settings.stateDir, { recursive: true });
+    try {
+      mkdirSync(settings.stateDir, { recursive: true });
+    } catch (err) {
+      // a full or read-only disk must not keep the master from protecting the fleet
+      logger.error({ err, dir: settings.stateDir }, 'cannot create the state directory; going on without it');
+    }
+    const recovered = this.journal.open();
+    this.stack.push({ stop: () => this.journal.close() });
     this.tokens = new TokenStore(
       settings.tokensFile,
       { agents: settings.agents, admins: settings.admins },
@@ -136,6 +159,7 @@ export class Master {
       earlyGroups: settings.earlyGroups,
       registry: this.registry,
       finalStep: (ctx) => runFinalStep(this, ctx),
+      batch: (fn) => this.journal.batch(fn),
     });
     this.stack.push(this.sequencer);
     this.sequencer.subscribe({
@@ -152,6 +176,7 @@ export class Master {
       registry: this.registry,
       events: () => Object.fromEntries(this.eventCounts),
       rejections: () => this.agentServer?.rejections.toJSON() ?? {},
+      journal: () => this.journal.status(),
     });
     this.ops.start();
     this.stack.push(this.ops);
@@ -189,6 +214,8 @@ export class Master {
       },
     });
     this.policy.subscribe({
+      status: (status, onBatterySince) =>
+        this.journal.write({ kind: 'status', ts: clock.now(), status, onBatterySince }),
       event: (event, message) => this.onEvent(event, message),
       critical: (reason) => {
         logger.warn({ reason }, 'fleet is critical: starting the shutdown sequence');
@@ -201,6 +228,16 @@ export class Master {
         this.journal.write({ kind: 'early', ts: clock.now(), group, reason });
         this.sequencer.startEarly(group, reason);
       },
+    });
+    // the journal's memory first: nobody is served (no agent, no NUT client) before the state is rebuilt
+    this.resumed = resumeFromJournal({
+      state: recovered,
+      policy: this.policy,
+      sequencer: this.sequencer,
+      journal: this.journal,
+      clock,
+      logger,
+      bootedAt: Date.now() - uptime() * 1000,
     });
     this.policy.attach(this.hub);
 
@@ -282,7 +319,7 @@ export class Master {
       ? `[${this.address.host}]:${this.address.port}`
       : `${this.address.host}:${this.address.port}`;
     const url = `${secure ? 'wss' : 'ws'}://${hostPort}/ws`;
-    writeFileSync(
+    this.writeStateFile(
       join(settings.stateDir, 'master.json'),
       JSON.stringify({
         pid: process.pid,
@@ -293,7 +330,14 @@ export class Master {
         ...(this.nutAddress ? { nut: `${this.nutAddress.host}:${this.nutAddress.port}` } : {}),
       }),
     );
-    this.journal.write({ kind: 'start', ts: clock.now(), id: settings.id, url, version: VERSION });
+    this.journal.write({
+      kind: 'start',
+      ts: clock.now(),
+      id: settings.id,
+      url,
+      version: VERSION,
+      pid: process.pid,
+    });
     logger.info(
       { url, ups: settings.ups.name, source: this.source.kind, steps: this.steps.length },
       'master ready',
@@ -309,6 +353,15 @@ export class Master {
       } catch (err) {
         this.logger.warn({ err }, 'error while stopping a component');
       }
+    }
+  }
+
+  /** A state file that cannot be written (full disk) is logged; serving goes on. */
+  private writeStateFile(file: string, content: string): void {
+    try {
+      writeFileAtomic(file, content);
+    } catch (err) {
+      this.logger.error({ err, file }, 'cannot write a state file; going on without it');
     }
   }
 
@@ -344,6 +397,8 @@ export class Master {
       plan: this.ops.plan(),
       lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),
+      journal: this.journal.status(),
+      resumed: this.resumed,
       tls: this.tls ? { fingerprint: this.tls.fingerprint } : null,
     };
   }

@@ -71,7 +71,8 @@ export interface RunningFleet {
 function cliPath(): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return fileURLToPath(new URL('../main.js', import.meta.url));
-  if (process.env.UPSFLEET_CLI_FROM_SOURCE === '1') return fileURLToPath(new URL('../main.ts', import.meta.url));
+  if (process.env.UPSFLEET_CLI_FROM_SOURCE === '1')
+    return fileURLToPath(new URL('../main.ts', import.meta.url));
   const built = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
   return existsSync(built) ? built : fileURLToPath(new URL('../main.ts', import.meta.url));
 }

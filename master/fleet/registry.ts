@@ -108,6 +108,11 @@ export class FleetRegistry {
       .sort((a, b) => a.group.localeCompare(b.group) || a.id.localeCompare(b.id));
   }
 
+  isConnected(id: string): boolean {
+    const m = this.members.get(id);
+    return m?.connected === true && m.channel !== null;
+  }
+
   /** Returns false when the member is not connected (the sequencer records it as offline). */
   sendOrder(id: string, order: OrderMsg): boolean {
     const m = this.members.get(id);

@@ -14,15 +14,19 @@ export class DebouncedCondition {
     private readonly fire: () => void,
   ) {}
 
-  /** Report whether the condition holds now. */
-  update(holds: boolean): void {
+  /**
+   * Report whether the condition holds now. `heldSince` dates the start when it is known to be earlier
+   * than now (on battery since before a master restart): only what is left of the delay is waited.
+   */
+  update(holds: boolean, heldSince?: number | null): void {
     if (!holds) {
       this.clear();
       return;
     }
     if (this.since !== null) return;
-    this.since = this.clock.now();
-    this.timer = this.clock.setTimer(this.delayMs, () => {
+    const now = this.clock.now();
+    this.since = heldSince != null && heldSince < now ? heldSince : now;
+    this.timer = this.clock.setTimer(this.delayMs - (now - this.since), () => {
       this.timer = null;
       this.fire();
     });

@@ -10,7 +10,7 @@ import type { EarlyGroupSpec } from '../../shared/config/master-settings.js';
 import type { TriggerSpec } from '../../shared/config/resolved.js';
 import type { Logger } from '../../shared/logger.js';
 import type { PowerEvent } from '../../shared/nut/events.js';
-import { parseStatus } from '../../shared/nut/status.js';
+import { formatStatus, parseStatus } from '../../shared/nut/status.js';
 import type { UpsVars } from '../../shared/nut/ups-state.js';
 import type { PolicyViewT } from '../../shared/protocol/messages.js';
 import type { HubSnapshot, StateHub } from '../state/state-hub.js';
@@ -31,6 +31,8 @@ export interface PolicyOptions {
 }
 
 export interface PolicyListener {
+  /** ups.status changed (journaled before the events it causes are sent). */
+  status?(status: string, onBatterySince: number | null): void;
   event?(event: PowerEvent, message: string): void;
   critical?(reason: string): void;
   early?(group: string, reason: string): void;
@@ -94,6 +96,30 @@ export class Policy {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * What a previous master process had established (from the journal), before any new data: the last
+   * status (so the first one now is compared with it: no second ONBATT), when the outage began (so
+   * onBatteryFor counts from then), the critical latch (it stays latched even if mains are back: the run
+   * it started must end with killpower) and the early triggers that already fired.
+   */
+  restore(previous: {
+    status: string | null;
+    onBatterySince: number | null;
+    criticalReason: string | null;
+    earlyFired: readonly string[];
+  }): void {
+    if (previous.status !== null) {
+      const tokens = parseStatus(previous.status);
+      if (!isNoData(tokens)) this.tokens = tokens;
+    }
+    this.onBatterySince = previous.onBatterySince;
+    if (previous.criticalReason !== null) {
+      this.criticalReason = previous.criticalReason;
+      this.fleet.markFired();
+    }
+    for (const group of previous.earlyFired) this.early.get(group)?.markFired();
+  }
+
   /** An admin's or a NUT primary's FSD: critical now, no debounce. */
   forceShutdown(reason: string): void {
     if (this.criticalReason !== null) {
@@ -130,9 +156,14 @@ export class Policy {
     const before = this.tokens;
     this.tokens = tokens;
     this.vars = snap.vars;
-    for (const e of statusEvents(this.ups, before, tokens)) this.emitEvent(e.event, e.message);
     if (tokens.has('OB') && this.onBatterySince === null) this.onBatterySince = this.clock.now();
     if (!tokens.has('OB')) this.onBatterySince = null;
+    if (!sameTokens(before, tokens)) {
+      const status = formatStatus(tokens);
+      for (const l of [...this.listeners])
+        this.safely(() => l.status?.(status, this.onBatterySince), 'status');
+    }
+    for (const e of statusEvents(this.ups, before, tokens)) this.emitEvent(e.event, e.message);
     if (tokens.has('FSD')) this.declareCritical('FSD in ups.status', 'fsd');
     this.evaluate();
   }
@@ -147,7 +178,11 @@ export class Policy {
 
   private evaluate(): void {
     if (!this.tokens) return;
-    const input: ConditionInput = { tokens: this.tokens, vars: this.vars };
+    const input: ConditionInput = {
+      tokens: this.tokens,
+      vars: this.vars,
+      onBatterySince: this.onBatterySince,
+    };
     if (this.criticalReason === null) {
       this.fleet.evaluate(input);
       this.deadtime.update(!this.communicating && this.tokens.has('OB'));
@@ -182,4 +217,8 @@ export class Policy {
       this.log.error({ err, listener: what }, 'policy listener threw');
     }
   }
+}
+
+function sameTokens(a: ReadonlySet<string> | null, b: ReadonlySet<string>): boolean {
+  return a !== null && a.size === b.size && [...a].every((t) => b.has(t));
 }

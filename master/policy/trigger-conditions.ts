@@ -9,6 +9,8 @@ import { numberVar, type UpsVars } from '../../shared/nut/ups-state.js';
 export interface ConditionInput {
   tokens: ReadonlySet<string>;
   vars: UpsVars;
+  /** Epoch ms since when the UPS is on battery (kept across master restarts by the journal). */
+  onBatterySince: number | null;
 }
 
 export interface TriggerCondition {
@@ -18,6 +20,8 @@ export interface TriggerCondition {
   holds(input: ConditionInput): boolean;
   /** Why it fired, with the values that made it hold. */
   reason(input: ConditionInput): string;
+  /** When it started to hold, if known to be earlier than its first evaluation. */
+  heldSince?(input: ConditionInput): number | null;
 }
 
 function seconds(ms: number): string {
@@ -53,6 +57,7 @@ export function triggerConditions(trigger: TriggerSpec, debounceMs: number): Tri
       key: 'onBatteryFor',
       delayMs: onBatteryForMs,
       holds: ({ tokens }) => tokens.has('OB'),
+      heldSince: ({ onBatterySince }) => onBatterySince,
       reason: () => `on battery for ${seconds(onBatteryForMs)}`,
     });
   }

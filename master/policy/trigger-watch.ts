@@ -29,7 +29,14 @@ export class TriggerWatch {
   evaluate(input: ConditionInput): void {
     if (this.done) return;
     this.latest = input;
-    for (const { condition, state } of this.debounced) state.update(condition.holds(input));
+    for (const { condition, state } of this.debounced)
+      state.update(condition.holds(input), condition.heldSince?.(input));
+  }
+
+  /** It fired before a master restart (the journal says so): it never fires again. */
+  markFired(): void {
+    this.done = true;
+    this.stop();
   }
 
   stop(): void {

@@ -8,6 +8,7 @@
 
 import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
 import type { MemberKind } from '../fleet/registry.js';
+import type { RecoveredMember } from '../journal/recovery.js';
 import type { DrillHookView, HookProgressView, MemberState, MemberView } from './sequence-view.js';
 
 export class MemberProgress {
@@ -45,6 +46,21 @@ export class MemberProgress {
   /** The order to (re-)send: always the same message, orders are idempotent by id. */
   get pendingOrder(): OrderMsg | null {
     return this.isFinished ? null : this.order;
+  }
+
+  /** State as the journal recorded it, with the order (same id) to re-send while it is not finished. */
+  restore(rec: RecoveredMember, order: OrderMsg): void {
+    this.state = rec.state;
+    this.order = order;
+    this.orderedAt = rec.orderedAt;
+    this.ackAt = rec.ackAt;
+    this.goingDownAt = rec.goingDownAt;
+    this.downAt = rec.downAt;
+    this.disconnectedAt = rec.disconnectedAt;
+    this.dryRun = rec.dryRun;
+    this.reachedAtDeadline = rec.reachedAtDeadline;
+    this.offlineAtStep = rec.offlineAtStep;
+    this.downEarly = rec.downEarly;
   }
 
   /** Confirmed down earlier by its early group: recorded, never ordered again. */

@@ -3,6 +3,7 @@
  * entries the journal, the demo and the integration tests read. Types only.
  */
 import type { MemberKind } from '../fleet/registry.js';
+import type { PlannedStage } from '../journal/recovery.js';
 
 export type MemberState = 'pending' | 'ordered' | 'acked' | 'going-down' | 'down' | 'offline' | 'deadline';
 
@@ -109,9 +110,11 @@ export type TimelineKind =
   | 'deadline'
   | 'step-end'
   | 'early-end'
+  | 'final-wait'
   | 'final-start'
   | 'final-end'
-  | 'done';
+  | 'done'
+  | 'abandoned';
 
 export interface TimelineEntry {
   ts: number;
@@ -126,6 +129,15 @@ export interface TimelineEntry {
   orderId?: string;
   endedBy?: StageEnd;
   detail?: string;
+  /** step-start/early-start: epoch ms at which the stage stops waiting. */
+  deadline?: number;
+  /** order/offline: who the member is, so that a restarted master knows it without its connection. */
+  memberKind?: MemberKind;
+  group?: string;
+  /** down: confirmed by its early group earlier, not ordered again. */
+  downEarly?: boolean;
+  /** sequence-start: every step as planned (a config edited mid-outage does not change a run under way); early-start: the stage. */
+  plan?: PlannedStage[] | PlannedStage;
 }
 
 export interface SequencerListener {

@@ -10,6 +10,7 @@ import type { EarlyGroupSpec, StepSpec } from '../../shared/config/master-settin
 import type { Logger } from '../../shared/logger.js';
 import type { DrillReportMsg, ProgressMsg } from '../../shared/protocol/messages.js';
 import type { FleetRegistry, MemberInfo } from '../fleet/registry.js';
+import type { RecoveredFinal, RecoveredRun, RecoveredStage, RecoveredState } from '../journal/recovery.js';
 import type { MemberProgress } from './member-progress.js';
 import type {
   EarlyGroupView,
@@ -19,11 +20,13 @@ import type {
   SequenceView,
   TimelineEntry,
 } from './sequence-view.js';
-import { Stage, type StageContext, waitingStepView } from './stage.js';
+import { Stage, type StageContext, type StageSpec, waitingStepView } from './stage.js';
 
 export interface FinalStepContext {
   drill: boolean;
   reason: string;
+  /** A final step that a previous master process had begun: what it had already done. */
+  resumed?: RecoveredFinal;
 }
 
 export interface SequencerOptions {
@@ -35,6 +38,21 @@ export interface SequencerOptions {
   registry: FleetRegistry;
   /** The master's implicit last step, awaited after every fleet step. */
   finalStep: (ctx: FinalStepContext) => Promise<void>;
+  /** Makes the records emitted inside `fn` durable once, at its end (the journal's batch). */
+  batch?: <T>(fn: () => T) => T;
+}
+
+/** What `resume` found in the journal and did with it (journaled as the `resume` record). */
+export interface ResumeSummary {
+  runId: string | null;
+  /** running: continues at `step`; final: the final step continues; none: nothing to resume. */
+  phase: 'none' | 'running' | 'final';
+  step: number | null;
+  membersDown: string[];
+  membersWaited: string[];
+  early: string[];
+  /** Drills found running: closed as abandoned (a drill is never resumed). */
+  abandonedDrills: string[];
 }
 
 interface FleetRun {
@@ -100,43 +118,18 @@ export class Sequencer {
     this.listenToRegistry();
     const now = this.clock.now();
     const runId = this.newRunId('', now);
-    const run: FleetRun = {
-      runId,
-      reason,
-      drill,
-      startedAt: now,
-      endedAt: null,
-      state: 'running',
-      stages: [],
-      final: { startedAt: null, endedAt: null, error: null },
-      abandoned: false,
-      finished: Promise.resolve(),
-    };
-    let finish: () => void = () => {};
-    run.finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    this.run = run;
-    const ctx = this.stageContext(
-      runId,
-      reason,
-      drill,
-      (e) => this.emit(run, e),
-      (id) => this.downEarly(id, drill),
-    );
-    run.stages = this.opts.steps.map(
-      (spec, i) =>
-        new Stage(
-          { index: spec.index, groups: spec.groups, deadlineMs: spec.deadlineMs, settleMs: spec.settleMs },
-          ctx,
-          () => this.beginStep(run, i + 1, finish),
-        ),
-    );
+    const plan: StageSpec[] = this.opts.steps.map((st) => ({
+      index: st.index,
+      groups: [...st.groups],
+      deadlineMs: st.deadlineMs,
+      settleMs: st.settleMs,
+    }));
+    const { run, finish } = this.createRun(runId, reason, drill, now, plan);
     this.log.warn(
       { runId, reason, drill, steps: run.stages.length },
       drill ? 'drill sequence starts' : 'shutdown sequence starts',
     );
-    this.emit(run, { kind: 'sequence-start', detail: reason });
+    this.emit(run, { kind: 'sequence-start', detail: reason, plan });
     // every early group must be gone too; those already running or down are left as they are
     for (const group of this.opts.earlyGroups) this.startEarly(group.name, reason, { drill });
     this.beginStep(run, 0, finish);
@@ -156,27 +149,74 @@ export class Sequencer {
         this.log.info({ group, reason, runId: existing.runId }, 'early group already started: ignored');
         return;
       }
-      existing.stage.stop();
+      existing.stage.abandon();
+      if (existing.stage.state !== 'done')
+        this.emit(existing, {
+          kind: 'abandoned',
+          early: group,
+          detail: 'a real shutdown replaces the drill',
+        });
     }
     this.listenToRegistry();
-    const now = this.clock.now();
-    const runId = this.newRunId(`${group.slice(0, 20)}-`, now);
-    const entry = { runId, drill };
-    const ctx = this.stageContext(
-      runId,
-      reason,
-      drill,
-      (e) => this.emit(entry, e),
-      () => undefined,
-    );
-    const stage = new Stage(
-      { index: null, groups: [group], deadlineMs: spec.deadlineMs, settleMs: spec.settleMs, early: group },
-      ctx,
-      () => {},
-    );
-    this.early.set(group, { runId, reason, drill, stage });
+    const runId = this.newRunId(`${group.slice(0, 20)}-`, this.clock.now());
+    const stage = this.createEarly(group, runId, reason, drill, {
+      index: null,
+      groups: [group],
+      deadlineMs: spec.deadlineMs,
+      settleMs: spec.settleMs,
+      early: group,
+    });
     this.log.warn({ group, runId, reason, drill }, 'early group ordered down');
     stage.begin();
+  }
+
+  /**
+   * Rebuilds what the journal recorded, before the master serves anyone: early groups first (a fleet
+   * step must know who already left with them), then the fleet run, which continues at its current step
+   * with the same run id, order ids and deadlines, or in its final step. Drills are closed as abandoned.
+   */
+  resume(state: RecoveredState): ResumeSummary {
+    const summary: ResumeSummary = {
+      runId: null,
+      phase: 'none',
+      step: null,
+      membersDown: [],
+      membersWaited: [],
+      early: [],
+      abandonedDrills: [],
+    };
+    const tally = (rec: RecoveredStage) => {
+      for (const m of Object.values(rec.members)) {
+        if (m.state === 'down') summary.membersDown.push(m.id);
+        else if (m.state !== 'deadline') summary.membersWaited.push(m.id);
+      }
+    };
+    const resumedEarly: Stage[] = [];
+    for (const e of Object.values(state.early)) {
+      if (e.drill && e.stage.state !== 'done') {
+        this.emit(e, { kind: 'abandoned', early: e.group, detail: 'drill interrupted by a master restart' });
+        summary.abandonedDrills.push(e.runId);
+        continue;
+      }
+      this.listenToRegistry();
+      const stage = this.createEarly(e.group, e.runId, e.reason, e.drill, { ...e.stage.spec });
+      stage.restore(e.stage);
+      tally(e.stage);
+      if (stage.isActive) {
+        summary.early.push(e.group);
+        resumedEarly.push(stage);
+      }
+    }
+    const rec = state.run;
+    if (rec?.drill) {
+      const why = 'drill interrupted by a master restart';
+      this.emit({ runId: rec.runId, drill: true }, { kind: 'abandoned', detail: why });
+      summary.abandonedDrills.push(rec.runId);
+    } else if (rec) {
+      this.resumeRun(rec, summary, tally);
+    }
+    for (const stage of resumedEarly) stage.resume();
+    return summary;
   }
 
   onAck(memberId: string, orderId: string): boolean {
@@ -241,6 +281,90 @@ export class Sequencer {
     for (const e of this.early.values()) e.stage.stop();
   }
 
+  private createRun(
+    runId: string,
+    reason: string,
+    drill: boolean,
+    startedAt: number,
+    plan: StageSpec[],
+  ): { run: FleetRun; finish: () => void } {
+    let finish: () => void = () => {};
+    const run: FleetRun = {
+      runId,
+      reason,
+      drill,
+      startedAt,
+      endedAt: null,
+      state: 'running',
+      stages: [],
+      final: { startedAt: null, endedAt: null, error: null },
+      abandoned: false,
+      finished: new Promise<void>((resolve) => {
+        finish = resolve;
+      }),
+    };
+    this.run = run;
+    const ctx = this.stageContext(
+      runId,
+      reason,
+      drill,
+      (e) => this.emit(run, e),
+      (id) => this.downEarly(id, drill),
+    );
+    run.stages = plan.map((spec, i) => new Stage({ ...spec }, ctx, () => this.beginStep(run, i + 1, finish)));
+    return { run, finish };
+  }
+
+  private createEarly(group: string, runId: string, reason: string, drill: boolean, spec: StageSpec): Stage {
+    const entry = { runId, drill };
+    const ctx = this.stageContext(
+      runId,
+      reason,
+      drill,
+      (e) => this.emit(entry, e),
+      () => undefined,
+    );
+    const stage = new Stage(spec, ctx, () => {});
+    this.early.set(group, { runId, reason, drill, stage });
+    return stage;
+  }
+
+  private resumeRun(rec: RecoveredRun, summary: ResumeSummary, tally: (s: RecoveredStage) => void): void {
+    this.listenToRegistry();
+    const { run, finish } = this.createRun(
+      rec.runId,
+      rec.reason,
+      false,
+      rec.startedAt,
+      rec.stages.map((st) => st.spec),
+    );
+    rec.stages.forEach((st, i) => {
+      run.stages[i]!.restore(st);
+      tally(st);
+    });
+    summary.runId = rec.runId;
+    if (rec.state === 'final') {
+      summary.phase = 'final';
+      run.state = 'final';
+      void this.runFinal(run, rec.final).finally(finish);
+      return;
+    }
+    summary.phase = 'running';
+    const current = run.stages.findIndex((st) => st.state !== 'done');
+    summary.step = current < 0 ? null : (run.stages[current]!.spec.index ?? null);
+    this.log.warn(
+      { runId: run.runId, step: summary.step, down: summary.membersDown.length },
+      'shutdown sequence resumed from the journal',
+    );
+    if (current < 0) {
+      void this.runFinal(run).finally(finish);
+      return;
+    }
+    const stage = run.stages[current]!;
+    if (stage.state === 'waiting') stage.begin();
+    else stage.resume();
+  }
+
   private beginStep(run: FleetRun, index: number, finish: () => void): void {
     if (run.abandoned) return;
     const stage = run.stages[index];
@@ -251,16 +375,27 @@ export class Sequencer {
     void this.runFinal(run).finally(finish);
   }
 
-  private async runFinal(run: FleetRun): Promise<void> {
+  private async runFinal(run: FleetRun, resumed?: RecoveredFinal): Promise<void> {
+    // early groups still under way (ordered at critical, or on their own trigger) go before the master
+    const early = [...this.early.entries()].filter(([, e]) => e.stage.isActive && (run.drill || !e.drill));
+    if (early.length > 0) {
+      this.log.warn(
+        { runId: run.runId, groups: early.map(([g]) => g) },
+        'final step waits for early groups still going down',
+      );
+      this.emit(run, { kind: 'final-wait', detail: early.map(([g]) => g).join(' ') });
+      await Promise.all(early.map(([, e]) => e.stage.ended));
+    }
+    if (run.abandoned) return;
     run.state = 'final';
-    run.final.startedAt = this.clock.now();
+    run.final.startedAt = resumed?.startedAt ?? this.clock.now();
     this.log.warn(
-      { runId: run.runId, drill: run.drill },
+      { runId: run.runId, drill: run.drill, resumed: resumed !== undefined },
       'every fleet step done: the master runs its final step',
     );
-    this.emit(run, { kind: 'final-start' });
+    if (!resumed) this.emit(run, { kind: 'final-start' });
     try {
-      await this.opts.finalStep({ drill: run.drill, reason: run.reason });
+      await this.opts.finalStep({ drill: run.drill, reason: run.reason, ...(resumed ? { resumed } : {}) });
     } catch (err) {
       run.final.error = err instanceof Error ? err.message : String(err);
       this.log.error({ err, runId: run.runId }, 'final step failed');
@@ -273,9 +408,12 @@ export class Sequencer {
     this.emit(run, { kind: 'done' });
   }
 
-  private abandon(run: FleetRun): void {
+  private abandon(run: FleetRun, why = 'a real shutdown replaces the drill'): void {
     run.abandoned = true;
-    for (const s of run.stages) s.stop();
+    for (const s of run.stages) s.abandon();
+    run.state = 'done';
+    run.endedAt = this.clock.now();
+    this.emit(run, { kind: 'abandoned', detail: why });
   }
 
   /** Finds the member a reply is about: the order id must be the one it was sent in a stage we run. */
@@ -345,6 +483,7 @@ export class Sequencer {
       reason,
       drill,
       emit,
+      batch: this.opts.batch ?? ((fn) => fn()),
       downElsewhere,
     };
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/logger.js';
 import { envelop } from '../../shared/protocol/codec.js';
 import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
 import type { FleetRegistry, MemberInfo } from '../fleet/registry.js';
+import type { RecoveredStage } from '../journal/recovery.js';
 import { MemberProgress } from './member-progress.js';
 import type { DrillHookView, StageEnd, StageState, StepView, TimelineEntry } from './sequence-view.js';
 
@@ -30,6 +31,8 @@ export interface StageContext {
   reason: string;
   drill: boolean;
   emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'>): void;
+  /** Runs `fn` so that the records it emits are made durable once, at its end (before any order leaves). */
+  batch<T>(fn: () => T): T;
   /** When a member was already confirmed down by an early group, or undefined. */
   downElsewhere(memberId: string): number | null | undefined;
 }
@@ -58,6 +61,9 @@ export class Stage {
   private endedBy: StageEnd | null = null;
   private timer: TimerHandle | null = null;
   private readonly log: Logger;
+  private resolveEnded: () => void = () => {};
+  /** Resolves when the stage ended (confirmed, deadline or empty). */
+  readonly ended: Promise<void>;
 
   constructor(
     readonly spec: StageSpec,
@@ -65,6 +71,9 @@ export class Stage {
     private readonly onEnd: (stage: Stage) => void,
   ) {
     this.log = ctx.log.child(spec.early !== undefined ? { early: spec.early } : { step: spec.index });
+    this.ended = new Promise<void>((resolve) => {
+      this.resolveEnded = resolve;
+    });
   }
 
   /** Still waiting for members (running) or for their machines to settle. */
@@ -83,7 +92,11 @@ export class Stage {
     this.state = 'running';
     this.startedAt = now;
     this.deadline = now + this.spec.deadlineMs;
-    this.emit({ kind: this.spec.early !== undefined ? 'early-start' : 'step-start' });
+    this.emit({
+      kind: this.spec.early !== undefined ? 'early-start' : 'step-start',
+      deadline: this.deadline,
+      ...(this.spec.early !== undefined ? { plan: { ...this.spec }, detail: this.ctx.reason } : {}),
+    });
     const infos = this.spec.groups.flatMap((g) => registry.inGroup(g));
     this.log.info(
       {
@@ -98,10 +111,39 @@ export class Stage {
       this.end('empty');
       return;
     }
-    for (const info of infos) this.add(info);
     this.timer = clock.setTimer(this.spec.deadlineMs, () => this.onDeadline());
-    for (const m of [...this.members.values()]) if (this.state === 'running' && !m.isFinished) this.order(m);
-    this.checkComplete();
+    this.orderAll(infos);
+  }
+
+  /** Restores what the journal recorded of this stage (a restarted master). Nothing is sent. */
+  restore(rec: RecoveredStage): void {
+    this.state = rec.state;
+    this.startedAt = rec.startedAt;
+    this.deadline = rec.deadline ?? (rec.startedAt ?? this.ctx.clock.now()) + this.spec.deadlineMs;
+    this.endedAt = rec.endedAt;
+    this.endedBy = rec.endedBy;
+    for (const r of Object.values(rec.members)) {
+      const m = new MemberProgress(r.id, r.kind, r.group, r.orderId);
+      m.restore(r, this.orderFor(m));
+      this.members.set(r.id, m);
+    }
+    if (this.state === 'done') this.resolveEnded();
+  }
+
+  /**
+   * Continues a restored running stage: its deadline keeps its original time (fires at once if it
+   * passed while the master was away), members recorded as ordered get the same order when they
+   * connect, members of its groups it had not reached yet are ordered now, finished ones never again.
+   */
+  resume(): void {
+    if (this.state === 'settling') this.state = 'running';
+    if (this.state !== 'running') return;
+    const remaining = Math.max(0, (this.deadline ?? 0) - this.ctx.clock.now());
+    this.timer = this.ctx.clock.setTimer(remaining, () => this.onDeadline());
+    const infos = this.spec.groups
+      .flatMap((g) => this.ctx.registry.inGroup(g))
+      .filter((info) => !this.members.has(info.id));
+    this.orderAll(infos);
   }
 
   onConnected(info: MemberInfo): void {
@@ -111,20 +153,22 @@ export class Stage {
       const order = known.pendingOrder;
       if (!order) return;
       const first = known.ordered(order, this.ctx.clock.now());
-      if (this.ctx.registry.sendOrder(info.id, order)) {
-        this.log.info(
-          { memberId: info.id, orderId: order.orderId },
-          'member connected during its stage: order re-sent',
-        );
-        this.emit({ kind: 'resend', memberId: info.id, orderId: order.orderId });
-      } else known.undelivered(first);
+      if (!this.ctx.registry.isConnected(info.id)) {
+        known.undelivered(first);
+        return;
+      }
+      // journaled before it leaves: a master that dies now re-sends the same order after its restart
+      this.emit({ kind: 'resend', memberId: info.id, orderId: order.orderId });
+      this.ctx.registry.sendOrder(info.id, order);
+      this.log.info(
+        { memberId: info.id, orderId: order.orderId },
+        'member connected during its stage: order re-sent',
+      );
       return;
     }
     // a member of this stage's groups that was unknown when it began (e.g. a NUT client logging in)
     if (!this.spec.groups.includes(info.group)) return;
-    const m = this.add(info);
-    if (!m.isFinished) this.order(m);
-    this.checkComplete();
+    this.orderAll([info]);
   }
 
   onDisconnected(info: MemberInfo): void {
@@ -195,6 +239,12 @@ export class Stage {
     this.timer = null;
   }
 
+  /** Ends a stage that will never finish (a drill giving way, a drill found running on restart). */
+  abandon(): void {
+    this.stop();
+    this.resolveEnded();
+  }
+
   view(): StepView {
     return {
       ...waitingStepView(this.spec),
@@ -214,6 +264,15 @@ export class Stage {
     if (downAt !== undefined) {
       m.alreadyDown(downAt, this.ctx.clock.now());
       this.log.info({ memberId: info.id }, 'member already down with its early group: not ordered again');
+      this.emit({
+        kind: 'down',
+        memberId: m.id,
+        orderId: m.orderId,
+        memberKind: m.kind,
+        group: m.group,
+        downEarly: true,
+        detail: 'down with its early group',
+      });
     } else if (info.kind === 'nut' && this.ctx.drill) {
       // a stock NUT client cannot rehearse (FSD would really shut it down): a drill skips it, and says so
       m.alreadyDown(this.ctx.clock.now(), this.ctx.clock.now());
@@ -222,43 +281,84 @@ export class Stage {
         kind: 'down',
         memberId: m.id,
         orderId: m.orderId,
+        memberKind: m.kind,
+        group: m.group,
         detail: 'drill: NUT client not ordered',
       });
     } else if (info.kind === 'nut' && !info.connected && info.leftAfterFsdAt !== undefined) {
       // a NUT client that saw the FSD latch (a primary's FSD) and left: down already, not waited for
       m.alreadyDown(info.leftAfterFsdAt, this.ctx.clock.now());
       this.log.info({ memberId: info.id }, 'NUT client already left after seeing FSD: confirmed down');
-      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'left after seeing FSD' });
+      this.emit({
+        kind: 'down',
+        memberId: m.id,
+        orderId: m.orderId,
+        memberKind: m.kind,
+        group: m.group,
+        detail: 'left after seeing FSD',
+      });
     }
     return m;
   }
 
-  private order(m: MemberProgress): void {
-    const { clock, registry, reason, drill } = this.ctx;
-    const order = envelop<OrderMsg>(
+  /**
+   * Adds and orders members in two phases: every order is journaled (one fsync for all of them), then
+   * the orders leave. A master that dies in between re-sends the same orders after its restart.
+   */
+  private orderAll(infos: MemberInfo[]): void {
+    const deliveries = this.ctx.batch(() => {
+      const out: Array<{ m: MemberProgress; order: OrderMsg }> = [];
+      for (const info of infos) {
+        const m = this.add(info);
+        if (this.state !== 'running' || m.isFinished) continue;
+        const order = this.prepareOrder(m);
+        if (order) out.push({ m, order });
+      }
+      return out;
+    });
+    for (const { m, order } of deliveries) {
+      this.ctx.registry.sendOrder(m.id, order);
+      this.log.info(
+        { memberId: m.id, kind: m.kind, orderId: m.orderId, drill: this.ctx.drill },
+        'order sent',
+      );
+    }
+    this.checkComplete();
+  }
+
+  /** The order every (re-)send of this member carries: same id, same deadline. */
+  private orderFor(m: MemberProgress): OrderMsg {
+    const { clock, reason, drill } = this.ctx;
+    return envelop<OrderMsg>(
       {
         type: 'order',
         orderId: m.orderId,
         action: 'shutdown',
         reason,
-        deadline: this.deadline!,
+        deadline: this.deadline ?? clock.now() + this.spec.deadlineMs,
         step: this.spec.index,
         drill,
       },
       clock.now(),
     );
-    const first = m.ordered(order, clock.now());
-    if (registry.sendOrder(m.id, order)) {
-      this.log.info({ memberId: m.id, kind: m.kind, orderId: m.orderId, drill }, 'order sent');
-      this.emit({ kind: 'order', memberId: m.id, orderId: m.orderId });
-      return;
+  }
+
+  /** Records the order (journal) and returns it when the member is connected to receive it. */
+  private prepareOrder(m: MemberProgress): OrderMsg | null {
+    const order = this.orderFor(m);
+    const first = m.ordered(order, this.ctx.clock.now());
+    const who = { memberId: m.id, orderId: m.orderId, memberKind: m.kind, group: m.group };
+    if (this.ctx.registry.isConnected(m.id)) {
+      this.emit({ kind: 'order', ...who });
+      return order;
     }
     m.undelivered(first);
     this.log.warn(
       { memberId: m.id, orderId: m.orderId },
       'member offline at its stage: waiting for it to connect',
     );
-    this.emit({ kind: 'offline', memberId: m.id, orderId: m.orderId });
+    this.emit({ kind: 'offline', ...who });
+    return null;
   }
 
   private checkComplete(): void {
@@ -303,6 +403,7 @@ export class Stage {
     if (by === 'deadline') this.log.warn(log, 'stage ended by its deadline');
     else this.log.info(log, 'stage ended');
     this.emit({ kind: this.spec.early !== undefined ? 'early-end' : 'step-end', endedBy: by });
+    this.resolveEnded();
     this.onEnd(this);
   }
 

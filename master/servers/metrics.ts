@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { STATUS_TOKENS } from '../../shared/nut/status.js';
 import type { MemberInfo } from '../fleet/registry.js';
+import type { JournalStatus } from '../journal/journal.js';
 import type { PlanView } from '../plan/plan.js';
 import type { SequenceView } from '../sequencer/sequence-view.js';
 import type { HubSnapshot } from '../state/state-hub.js';
@@ -21,6 +22,8 @@ export interface MetricsInputs {
   plan(): PlanView;
   events(): Record<string, number>;
   rejections(): Record<string, number>;
+  /** The journal's health (absent in tests that build metrics without a master). */
+  journal?(): JournalStatus;
 }
 
 /** The tokens of ups.status, one series each (0 or 1); WAIT is upsd's placeholder, not a UPS state. */
@@ -123,6 +126,34 @@ export class MasterMetrics {
         if (hub.updatedAt !== null) this.set({ ups: hub.ups }, hub.updatedAt / 1000);
       },
     });
+    const journal = inputs.journal;
+    if (journal) {
+      new Gauge({
+        name: 'upsfleet_journal_ok',
+        help: '1 while the journal writes reach the disk; 0 while it is degraded to log-only (disk full, I/O error)',
+        registers: [r],
+        collect() {
+          this.set(journal().ok ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'upsfleet_journal_pending_records',
+        help: 'Journal records held in memory until the disk takes them again',
+        registers: [r],
+        collect() {
+          this.set(journal().pending);
+        },
+      });
+      new Counter({
+        name: 'upsfleet_journal_write_failures_total',
+        help: 'Journal writes or fsyncs that failed',
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(journal().writeFailures);
+        },
+      });
+    }
     new Gauge({
       name: 'upsfleet_fleet_critical',
       help: '1 once the fleet is critical (the shutdown sequence starts)',

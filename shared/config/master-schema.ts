@@ -134,6 +134,8 @@ export const MasterConfigSchema = Type.Object(
         listen: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$' })),
         /** Where the master writes its journal and the chosen port (for tests/demos). */
         stateDir: Type.Optional(Type.String({ minLength: 1 })),
+        /** Size at which the journal starts a new segment (default 16 MiB; two older segments are kept, and the outage in progress is always carried over). */
+        journalMaxBytes: Type.Optional(Type.Integer({ minimum: 4096 })),
         pingInterval: Type.Optional(Duration),
         /** TLS for HTTP, the agent WebSocket and NUT STARTTLS (default: <stateDir>/tls/master.{crt,key} from `upsfleet keygen`). */
         tls: Type.Optional(MasterTls),

@@ -44,6 +44,8 @@ export interface MasterSettings {
   id: string;
   listen: { host: string; port: number };
   stateDir: string;
+  /** undefined: the journal's default segment size. */
+  journalMaxBytes: number | undefined;
   pingIntervalMs: number;
   ups: { name: string; description: string; source: SourceConfigT };
   policy: { debounceMs: number; deadtimeMs: number; critical: TriggerSpec };
@@ -197,6 +199,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     id: c.master.id,
     listen: splitHostPort(c.master.listen ?? DEFAULT_LISTEN),
     stateDir,
+    journalMaxBytes: c.master.journalMaxBytes,
     pingIntervalMs:
       c.master.pingInterval === undefined ? DEFAULT_PING_INTERVAL_MS : parseDuration(c.master.pingInterval),
     ups: { name: c.ups.name ?? 'ups', description: c.ups.description ?? 'upsfleet UPS', source },

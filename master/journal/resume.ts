@@ -1,0 +1,99 @@
+/**
+ * Resume on start: hands what the journal recovered to the policy and the sequencer before the master
+ * serves anyone, journals a `resume` record saying what was found, and restarts a sequence that was
+ * decided (critical latched) but never got going. A run whose final step already powered the master off,
+ * or whose killpower predates the current boot (the UPS power-cycled us, or someone rebooted), is over:
+ * it is closed, never resumed, so a master booting after a power cycle does not power itself off again.
+ */
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Policy } from '../policy/policy.js';
+import type { ResumeSummary, Sequencer } from '../sequencer/sequencer.js';
+import type { JournalRecord } from './journal-line.js';
+import type { RecoveredState } from './recovery.js';
+
+export interface ResumeDeps {
+  state: RecoveredState;
+  policy: Policy;
+  sequencer: Sequencer;
+  journal: { write(record: JournalRecord): unknown };
+  clock: Clock;
+  logger: Logger;
+  /** Epoch ms at which this host booted. */
+  bootedAt: number;
+}
+
+export interface ResumeResult extends ResumeSummary {
+  /** A critical latch whose run never started: the sequence was started now. */
+  startedLatched: boolean;
+  closedRun: string | null;
+}
+
+function runIsOver(state: RecoveredState, bootedAt: number): string | null {
+  const run = state.run;
+  if (!run || run.drill || run.state !== 'final') return null;
+  if (run.final.poweredOff) return 'its final step had powered the master off';
+  const sent = run.final.killpower !== null && run.final.killpowerAt !== null;
+  if (sent && run.final.killpowerAt! < bootedAt) return 'the host booted again after killpower';
+  return null;
+}
+
+export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
+  const { state, policy, sequencer, journal, clock, logger } = deps;
+  const over = runIsOver(state, deps.bootedAt);
+  let closedRun: string | null = null;
+  if (over && state.run) {
+    closedRun = state.run.runId;
+    logger.warn({ runId: closedRun, why: over }, 'the last shutdown run is over: closed, not resumed');
+    // folded like any record: the run ends and the critical latch with it
+    journal.write({
+      kind: 'sequence',
+      event: 'done',
+      ts: clock.now(),
+      runId: closedRun,
+      drill: false,
+      detail: `closed at start: ${over}`,
+    });
+  }
+  const found =
+    state.run !== null ||
+    Object.keys(state.early).length > 0 ||
+    state.critical !== null ||
+    state.onBatterySince !== null;
+  policy.restore({
+    status: state.status,
+    onBatterySince: state.onBatterySince,
+    criticalReason: state.critical?.reason ?? null,
+    earlyFired: state.earlyFired,
+  });
+  if (!found && closedRun === null) return null;
+  const summary = sequencer.resume(state);
+  // decided but never started (died between the critical record and the first order): start it now
+  const startedLatched = state.critical !== null && summary.phase === 'none';
+  journal.write({
+    kind: 'resume',
+    ts: clock.now(),
+    status: state.status,
+    onBatterySince: state.onBatterySince,
+    critical: state.critical,
+    earlyFired: state.earlyFired,
+    ...summary,
+    startedLatched,
+    closedRun,
+  });
+  logger.warn(
+    {
+      runId: summary.runId,
+      phase: summary.phase,
+      step: summary.step,
+      down: summary.membersDown,
+      waited: summary.membersWaited,
+      onBatterySince: state.onBatterySince,
+      critical: state.critical?.reason ?? null,
+      closedRun,
+    },
+    'resumed from the journal',
+  );
+  if (startedLatched) sequencer.start(state.critical!.reason);
+  return { ...summary, startedLatched, closedRun };
+}
