@@ -17,6 +17,7 @@ import { TokenStore } from './auth/token-store.js';
 import { Advertiser } from './discovery/advertiser.js';
 import { FleetRegistry, SECONDARIES_GROUP } from './fleet/registry.js';
 import { FleetOps } from './fleet-ops.js';
+import { journalDecisions } from './journal/decision-journal.js';
 import { crashAfter, parseCrashPoint } from './journal/failpoint.js';
 import { Journal } from './journal/journal.js';
 import { emptyRecoveredState, type RecoveredState, reduceRecovered } from './journal/recovery.js';
@@ -162,9 +163,6 @@ export class Master {
       batch: (fn) => this.journal.batch(fn),
     });
     this.stack.push(this.sequencer);
-    this.sequencer.subscribe({
-      timeline: (entry) => this.journal.write({ ...entry, kind: 'sequence', event: entry.kind }),
-    });
     this.ops = new FleetOps({
       settings,
       steps: this.steps,
@@ -213,20 +211,15 @@ export class Master {
         this.agentServer.broadcastState(snap, this.policy.view());
       },
     });
-    this.policy.subscribe({
-      status: (status, onBatterySince) =>
-        this.journal.write({ kind: 'status', ts: clock.now(), status, onBatterySince }),
-      event: (event, message) => this.onEvent(event, message),
-      critical: (reason) => {
-        logger.warn({ reason }, 'fleet is critical: starting the shutdown sequence');
-        this.journal.write({ kind: 'critical', ts: clock.now(), reason });
-        this.agentServer.broadcastEvent('SHUTDOWN', reason);
-        this.sequencer.start(reason);
-      },
-      early: (group, reason) => {
-        logger.warn({ group, reason }, 'early group trigger: ordering the group down');
-        this.journal.write({ kind: 'early', ts: clock.now(), group, reason });
-        this.sequencer.startEarly(group, reason);
+    journalDecisions({
+      policy: this.policy,
+      sequencer: this.sequencer,
+      journal: this.journal,
+      clock,
+      logger,
+      broadcast: (event, message) => {
+        if (event !== 'SHUTDOWN') this.eventCounts.set(event, (this.eventCounts.get(event) ?? 0) + 1);
+        this.agentServer.broadcastEvent(event, message);
       },
     });
     // the journal's memory first: nobody is served (no agent, no NUT client) before the state is rebuilt
@@ -363,13 +356,6 @@ export class Master {
     } catch (err) {
       this.logger.error({ err, file }, 'cannot write a state file; going on without it');
     }
-  }
-
-  private onEvent(event: PowerEvent, message: string): void {
-    this.eventCounts.set(event, (this.eventCounts.get(event) ?? 0) + 1);
-    this.logger.info({ event, message }, 'power event');
-    this.journal.write({ kind: 'event', ts: this.clock.now(), event, message });
-    this.agentServer.broadcastEvent(event, message);
   }
 
   status(): Record<string, unknown> {

@@ -4,6 +4,7 @@
  * restarted master resumes from is the state its predecessor had written down, no more, no less.
  * Only the current outage is kept: a finished run is history, and a new outage starts clean.
  */
+import type { PowerEvent } from '../../shared/nut/events.js';
 import { parseStatus } from '../../shared/nut/status.js';
 import type { MemberKind } from '../fleet/registry.js';
 import type { MemberState, StageEnd, StageState } from '../sequencer/sequence-view.js';
@@ -48,6 +49,7 @@ export interface RecoveredFinal {
   /** When killpower was decided (epoch ms). */
   killpowerAt: number | null;
   poweredOff: boolean;
+  poweredOffAt: number | null;
 }
 
 export interface RecoveredRun {
@@ -71,8 +73,14 @@ export interface RecoveredEarly {
 export interface RecoveredState {
   /** The last `ups.status` the master acted on (null before any data). */
   status: string | null;
+  /** Events that status change caused and that were not journaled as sent yet. */
+  pendingEvents: Array<{ event: PowerEvent; message: string }>;
   onBatterySince: number | null;
-  critical: { reason: string; at: number } | null;
+  /**
+   * The latch, kept until mains are back with no run under way (NUT keeps FSD the same way); `runId` is
+   * the real run it started (null: decided, but the master died before the sequence began).
+   */
+  critical: { reason: string; at: number; runId: string | null } | null;
   /** Early groups whose own trigger fired in this outage. */
   earlyFired: string[];
   run: RecoveredRun | null;
@@ -84,6 +92,7 @@ export interface RecoveredState {
 export function emptyRecoveredState(): RecoveredState {
   return {
     status: null,
+    pendingEvents: [],
     onBatterySince: null,
     critical: null,
     earlyFired: [],
@@ -202,8 +211,9 @@ function endRun(state: RecoveredState, ts: number, abandoned: boolean): void {
   if (!run) return;
   run.state = 'done';
   state.lastRun = { runId: run.runId, drill: run.drill, endedAt: ts, abandoned };
-  if (!run.drill) state.critical = null;
   state.run = null;
+  // mains came back while it ran: the outage ended with it
+  if (!run.drill && !parseStatus(state.status ?? '').has('OB')) state.critical = null;
 }
 
 function applySequenceEntry(state: RecoveredState, r: StoredRecord): void {
@@ -221,8 +231,16 @@ function applySequenceEntry(state: RecoveredState, r: StoredRecord): void {
         startedAt: ts,
         state: 'running',
         stages: plan.map((p) => newStage({ ...p, groups: [...p.groups] })),
-        final: { startedAt: null, hooksDone: false, killpower: null, killpowerAt: null, poweredOff: false },
+        final: {
+          startedAt: null,
+          hooksDone: false,
+          killpower: null,
+          killpowerAt: null,
+          poweredOff: false,
+          poweredOffAt: null,
+        },
       };
+      if (r.drill !== true && state.critical) state.critical.runId = runId;
       return;
     }
     case 'early-start': {
@@ -287,7 +305,12 @@ function applyStatus(state: RecoveredState, r: StoredRecord): void {
     }
     state.onBatterySince = num(r.onBatterySince) ?? num(r.ts);
   }
-  if (!onBattery) state.onBatterySince = null;
+  state.pendingEvents = Array.isArray(r.events) ? (r.events as RecoveredState['pendingEvents']) : [];
+  if (!onBattery) {
+    state.onBatterySince = null;
+    // the outage is over once mains are back and no run is under way: the latch goes with it
+    if (state.run === null) state.critical = null;
+  }
   state.status = status;
 }
 
@@ -299,8 +322,16 @@ export function reduceRecovered(state: RecoveredState, r: StoredRecord): Recover
     case 'status':
       applyStatus(state, r);
       return state;
+    case 'event': {
+      const i = state.pendingEvents.findIndex((e) => e.event === r.event);
+      if (i >= 0) state.pendingEvents.splice(i, 1);
+      return state;
+    }
     case 'critical':
-      state.critical ??= { reason: str(r.reason) ?? 'critical', at: num(r.ts) ?? 0 };
+      state.critical ??= { reason: str(r.reason) ?? 'critical', at: num(r.ts) ?? 0, runId: null };
+      return state;
+    case 'latch-released':
+      state.critical = null;
       return state;
     case 'early':
       if (typeof r.group === 'string' && !state.earlyFired.includes(r.group)) state.earlyFired.push(r.group);
@@ -321,7 +352,10 @@ export function reduceRecovered(state: RecoveredState, r: StoredRecord): Recover
       if (state.run) state.run.final.killpower = r.ok === true ? 'ok' : 'failed';
       return state;
     case 'master-poweroff':
-      if (state.run) state.run.final.poweredOff = true;
+      if (state.run) {
+        state.run.final.poweredOff = true;
+        state.run.final.poweredOffAt = num(r.ts);
+      }
       return state;
     default:
       return state;

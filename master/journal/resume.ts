@@ -29,12 +29,18 @@ export interface ResumeResult extends ResumeSummary {
   closedRun: string | null;
 }
 
-function runIsOver(state: RecoveredState, bootedAt: number): string | null {
+/**
+ * A run in its final step that must not be resumed: its power-off was done (nothing is left to do in
+ * this boot), or killpower/power-off predate this boot (that outage is over: the latch goes too).
+ */
+function runIsOver(state: RecoveredState, bootedAt: number): { why: string; release: boolean } | null {
   const run = state.run;
   if (!run || run.drill || run.state !== 'final') return null;
-  if (run.final.poweredOff) return 'its final step had powered the master off';
-  const sent = run.final.killpower !== null && run.final.killpowerAt !== null;
-  if (sent && run.final.killpowerAt! < bootedAt) return 'the host booted again after killpower';
+  const { killpowerAt, poweredOffAt } = run.final;
+  const lastAct = Math.max(killpowerAt ?? Number.NEGATIVE_INFINITY, poweredOffAt ?? Number.NEGATIVE_INFINITY);
+  if (lastAct !== Number.NEGATIVE_INFINITY && lastAct < bootedAt)
+    return { why: 'the host booted again after the final step', release: true };
+  if (run.final.poweredOff) return { why: 'its final step had run to the power-off', release: false };
   return null;
 }
 
@@ -44,7 +50,7 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
   let closedRun: string | null = null;
   if (over && state.run) {
     closedRun = state.run.runId;
-    logger.warn({ runId: closedRun, why: over }, 'the last shutdown run is over: closed, not resumed');
+    logger.warn({ runId: closedRun, why: over.why }, 'the last shutdown run is over: closed, not resumed');
     // folded like any record: the run ends and the critical latch with it
     journal.write({
       kind: 'sequence',
@@ -52,8 +58,10 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
       ts: clock.now(),
       runId: closedRun,
       drill: false,
-      detail: `closed at start: ${over}`,
+      detail: `closed at start: ${over.why}`,
     });
+    // that outage is over for this boot: what the UPS says now decides anew
+    if (over.release) journal.write({ kind: 'latch-released', ts: clock.now(), reason: over.why });
   }
   const found =
     state.run !== null ||
@@ -65,11 +73,12 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
     onBatterySince: state.onBatterySince,
     criticalReason: state.critical?.reason ?? null,
     earlyFired: state.earlyFired,
+    pendingEvents: state.pendingEvents,
   });
   if (!found && closedRun === null) return null;
   const summary = sequencer.resume(state);
   // decided but never started (died between the critical record and the first order): start it now
-  const startedLatched = state.critical !== null && summary.phase === 'none';
+  const startedLatched = state.critical !== null && state.critical.runId === null && summary.phase === 'none';
   journal.write({
     kind: 'resume',
     ts: clock.now(),

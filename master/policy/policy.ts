@@ -15,7 +15,7 @@ import type { UpsVars } from '../../shared/nut/ups-state.js';
 import type { PolicyViewT } from '../../shared/protocol/messages.js';
 import type { HubSnapshot, StateHub } from '../state/state-hub.js';
 import { DebouncedCondition } from './debounced-condition.js';
-import { isNoData, statusEvents } from './status-events.js';
+import { isNoData, type StatusEvent, statusEvents } from './status-events.js';
 import { type ConditionInput, lowBatteryCondition, triggerConditions } from './trigger-conditions.js';
 import { TriggerWatch } from './trigger-watch.js';
 
@@ -31,8 +31,8 @@ export interface PolicyOptions {
 }
 
 export interface PolicyListener {
-  /** ups.status changed (journaled before the events it causes are sent). */
-  status?(status: string, onBatterySince: number | null): void;
+  /** ups.status changed, with the events it causes (journaled before they are sent). */
+  status?(status: string, onBatterySince: number | null, events: StatusEvent[]): void;
   event?(event: PowerEvent, message: string): void;
   critical?(reason: string): void;
   early?(group: string, reason: string): void;
@@ -107,6 +107,8 @@ export class Policy {
     onBatterySince: number | null;
     criticalReason: string | null;
     earlyFired: readonly string[];
+    /** Events the last status change caused that the previous process died before sending: sent now. */
+    pendingEvents?: readonly StatusEvent[];
   }): void {
     if (previous.status !== null) {
       const tokens = parseStatus(previous.status);
@@ -118,6 +120,22 @@ export class Policy {
       this.fleet.markFired();
     }
     for (const group of previous.earlyFired) this.early.get(group)?.markFired();
+    for (const e of previous.pendingEvents ?? []) this.emitEvent(e.event, e.message);
+  }
+
+  /**
+   * The outage is over (mains back and the run it started has ended): a later outage is judged anew.
+   * Returns whether a latch was released.
+   */
+  releaseLatch(): boolean {
+    if (this.criticalReason === null) return false;
+    this.log.info(
+      { criticalReason: this.criticalReason },
+      'mains back and the shutdown run ended: critical latch released',
+    );
+    this.criticalReason = null;
+    this.fleet.rearm();
+    return true;
   }
 
   /** An admin's or a NUT primary's FSD: critical now, no debounce. */
@@ -158,12 +176,13 @@ export class Policy {
     this.vars = snap.vars;
     if (tokens.has('OB') && this.onBatterySince === null) this.onBatterySince = this.clock.now();
     if (!tokens.has('OB')) this.onBatterySince = null;
+    const events = statusEvents(this.ups, before, tokens);
     if (!sameTokens(before, tokens)) {
       const status = formatStatus(tokens);
       for (const l of [...this.listeners])
-        this.safely(() => l.status?.(status, this.onBatterySince), 'status');
+        this.safely(() => l.status?.(status, this.onBatterySince, events), 'status');
     }
-    for (const e of statusEvents(this.ups, before, tokens)) this.emitEvent(e.event, e.message);
+    for (const e of events) this.emitEvent(e.event, e.message);
     if (tokens.has('FSD')) this.declareCritical('FSD in ups.status', 'fsd');
     this.evaluate();
   }

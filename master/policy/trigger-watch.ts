@@ -33,6 +33,12 @@ export class TriggerWatch {
       state.update(condition.holds(input), condition.heldSince?.(input));
   }
 
+  /** Watches again from scratch (a new outage). */
+  rearm(): void {
+    this.stop();
+    this.done = false;
+  }
+
   /** It fired before a master restart (the journal says so): it never fires again. */
   markFired(): void {
     this.done = true;

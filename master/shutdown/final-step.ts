@@ -10,7 +10,10 @@ import { powerOff } from '../../shared/exec/power-off.js';
 import type { Master } from '../master.js';
 import type { FinalStepContext } from '../sequencer/sequencer.js';
 
-export async function runFinalStep(master: Master, ctx: FinalStepContext): Promise<void> {
+/** What the final step needs of the master. */
+export type FinalStepMaster = Pick<Master, 'settings' | 'journal' | 'clock' | 'logger' | 'source'>;
+
+export async function runFinalStep(master: FinalStepMaster, ctx: FinalStepContext): Promise<void> {
   const { settings, journal, clock } = master;
   const log = master.logger.child({ module: 'final-step' });
   const done = ctx.resumed;
