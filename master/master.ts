@@ -231,6 +231,7 @@ export class Master {
       clock,
       logger,
       bootedAt: Date.now() - uptime() * 1000,
+      configured: this.steps,
     });
     this.policy.attach(this.hub);
 

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateToken, hashToken } from '../../shared/auth/token.js';
@@ -32,6 +33,10 @@ export interface FleetSpec {
   /** Plain ws:// on loopback instead of the default TLS with the fingerprint pinned by every agent. */
   insecure?: boolean;
   logLevel?: string;
+  /** Environment for the master process (e.g. UPSFLEET_CRASH_AFTER for a failpoint). */
+  masterEnv?: Record<string, string>;
+  /** Listen on a port chosen now and kept, so that a restarted master is found where the agents look. */
+  fixedPort?: boolean;
   /** Run each agent as `node <file> -c CONFIG` (the one-file agent, dist/upsfleet-agent.cjs) instead of `upsfleet agent`. */
   agentBundle?: string;
 }
@@ -53,8 +58,18 @@ export interface RunningFleet {
   fingerprint: string | null;
   /** GET a path of the master's HTTP(S) API, with the pin checked. */
   getJson<T = Record<string, unknown>>(path: string): Promise<T>;
+  /** The current master process (a new one after restartMaster). */
   master: ChildProcess;
   agents: FleetAgent[];
+  /** The master's config file (tests edit it between restarts). */
+  masterConfig: string;
+  /**
+   * Ends the master (SIGKILL by default, or waits for it to exit on its own: a failpoint) and starts a
+   * new one with the same config and state directory; resolves when it listens. Logs go to master-N.log.
+   */
+  restartMaster(opts?: { signal?: NodeJS.Signals | null; env?: Record<string, string> }): Promise<void>;
+  /** POST an admin action (/api/simulate, /api/fsd, /api/drill) with the admin token. */
+  admin(path: string, body: Record<string, unknown>): Promise<void>;
   journal(): Array<Record<string, unknown>>;
   /** Resolves once `predicate` holds for the journal; rejects after timeoutMs. */
   waitForJournal(
@@ -79,17 +94,34 @@ function cliPath(): string {
 
 const CLI = cliPath();
 
-function spawnCli(args: string[], logFile: string, script: string = CLI): ChildProcess {
+function spawnCli(
+  args: string[],
+  logFile: string,
+  script: string = CLI,
+  env: Record<string, string> = {},
+): ChildProcess {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...loader, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UPSFLEET_LOG_LEVEL: process.env.UPSFLEET_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, UPSFLEET_LOG_LEVEL: process.env.UPSFLEET_LOG_LEVEL ?? 'info', ...env },
   });
   const log = createWriteStream(logFile);
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   child.once('exit', () => log.end());
   return child;
+}
+
+/** A port free right now on 127.0.0.1 (bound and released), for a master that must come back on it. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function yamlOf(value: unknown): string {
@@ -109,10 +141,16 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs: number, what: s
 
 function readJsonLines(file: string): Array<Record<string, unknown>> {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a torn last line (a test that kills the master mid-write): the master itself reports it
+    }
+  }
+  return out;
 }
 
 /** SIGTERM each process (a daemon stops gracefully), SIGKILL what is still there 5 s later; resolves when all exited. */
@@ -151,7 +189,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const masterConfig = {
     master: {
       id: 'master',
-      listen: '127.0.0.1:0',
+      listen: `127.0.0.1:${spec.fixedPort ? await freePort() : 0}`,
       stateDir: 'state',
       pingInterval: '2s',
       mdns: false,
@@ -174,18 +212,28 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   };
   const masterFile = join(dir, 'master', 'master.yaml');
   writeFileSync(masterFile, yamlOf(masterConfig));
-  const master = spawnCli(['master', '-c', masterFile], join(dir, 'logs', 'master.log'));
   const stateFile = join(dir, 'master', 'state', 'master.json');
-  const info = await waitFor(
-    () => {
-      if (master.exitCode !== null)
-        throw new Error(`master exited with ${master.exitCode}; see ${join(dir, 'logs', 'master.log')}`);
-      if (!existsSync(stateFile)) return undefined;
-      return JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string };
-    },
-    20_000,
-    'the master to listen',
-  );
+  let masterStarts = 0;
+  const startMaster = async (env: Record<string, string>) => {
+    masterStarts++;
+    const log = join(dir, 'logs', masterStarts === 1 ? 'master.log' : `master-${masterStarts}.log`);
+    const child = spawnCli(['master', '-c', masterFile], log, CLI, env);
+    const started = await waitFor(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`master exited with ${child.exitCode ?? child.signalCode}; see ${log}`);
+        if (!existsSync(stateFile)) return undefined;
+        const info = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string; pid: number };
+        return info.pid === child.pid ? info : undefined;
+      },
+      20_000,
+      'the master to listen',
+    );
+    return { child, info: started };
+  };
+  const first = await startMaster(spec.masterEnv ?? {});
+  let master = first.child;
+  const info = first.info;
 
   const agents: FleetAgent[] = [];
   const spawnAgent = (config: string, logFile: string) =>
@@ -236,8 +284,30 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
       return JSON.parse(res.text) as T;
     },
-    master,
+    get master() {
+      return master;
+    },
     agents,
+    masterConfig: masterFile,
+    restartMaster: async (opts = {}) => {
+      const old = master;
+      if (old.exitCode === null && old.signalCode === null) {
+        await new Promise<void>((resolve) => {
+          old.once('exit', () => resolve());
+          if (opts.signal !== null) old.kill(opts.signal ?? 'SIGKILL');
+        });
+      }
+      master = (await startMaster(opts.env ?? {})).child;
+    },
+    admin: async (path, body) => {
+      const res = await pinnedRequest(`${info.http}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        fingerprints: fingerprint ? [fingerprint] : [],
+      });
+      if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.text}`);
+    },
     journal: () => readJsonLines(journalFile),
     waitForJournal: async (predicate, timeoutMs) => {
       await waitFor(

@@ -6,11 +6,12 @@
  * it is closed, never resumed, so a master booting after a power cycle does not power itself off again.
  */
 import type { Clock } from '../../shared/clock.js';
+import type { StepSpec } from '../../shared/config/master-settings.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Policy } from '../policy/policy.js';
 import type { ResumeSummary, Sequencer } from '../sequencer/sequencer.js';
 import type { JournalRecord } from './journal-line.js';
-import type { RecoveredState } from './recovery.js';
+import type { RecoveredRun, RecoveredState } from './recovery.js';
 
 export interface ResumeDeps {
   state: RecoveredState;
@@ -21,12 +22,22 @@ export interface ResumeDeps {
   logger: Logger;
   /** Epoch ms at which this host booted. */
   bootedAt: number;
+  /** The sequence as configured now (it may have been edited since the run began). */
+  configured?: readonly StepSpec[];
 }
 
 export interface ResumeResult extends ResumeSummary {
   /** A critical latch whose run never started: the sequence was started now. */
   startedLatched: boolean;
   closedRun: string | null;
+  /** The configured sequence differs from the one the resumed run started with (which it keeps). */
+  planChanged: boolean;
+}
+
+function samePlan(run: RecoveredRun, configured: readonly StepSpec[]): boolean {
+  const shape = (steps: ReadonlyArray<Pick<StepSpec, 'groups' | 'deadlineMs' | 'settleMs'>>) =>
+    JSON.stringify(steps.map((s) => [s.groups, s.deadlineMs, s.settleMs]));
+  return shape(run.stages.map((st) => st.spec)) === shape(configured);
 }
 
 /**
@@ -76,6 +87,17 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
     pendingEvents: state.pendingEvents,
   });
   if (!found && closedRun === null) return null;
+  const planChanged =
+    state.run !== null &&
+    !state.run.drill &&
+    deps.configured !== undefined &&
+    !samePlan(state.run, deps.configured);
+  if (planChanged) {
+    logger.warn(
+      { runId: state.run?.runId },
+      'the configured sequence changed during the outage: the run in progress keeps the sequence it started with; the new one applies from the next outage',
+    );
+  }
   const summary = sequencer.resume(state);
   // decided but never started (died between the critical record and the first order): start it now
   const startedLatched = state.critical !== null && state.critical.runId === null && summary.phase === 'none';
@@ -89,6 +111,7 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
     ...summary,
     startedLatched,
     closedRun,
+    planChanged,
   });
   logger.warn(
     {
@@ -104,5 +127,5 @@ export function resumeFromJournal(deps: ResumeDeps): ResumeResult | null {
     'resumed from the journal',
   );
   if (startedLatched) sequencer.start(state.critical!.reason);
-  return { ...summary, startedLatched, closedRun };
+  return { ...summary, startedLatched, closedRun, planChanged };
 }
