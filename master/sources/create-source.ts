@@ -31,6 +31,7 @@ export async function createSource(settings: MasterSettings, clock: Clock, logge
         ...(cfg.initial ? { initial: { ...cfg.initial } } : {}),
         loop: cfg.loop ?? false,
         speed: cfg.speed ?? 1,
+        ...(cfg.persist ? { stateDir: settings.stateDir } : {}),
         clock,
         logger: logger.child({ module: 'source' }),
       });

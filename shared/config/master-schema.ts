@@ -18,6 +18,12 @@ export const SimulatedSourceConfig = Type.Object(
     initial: Type.Optional(Type.Record(Type.String(), Type.String())),
     /** Seconds in the timeline are divided by this (a demo plays a 10-minute outage in seconds). */
     speed: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * Keep the UPS's state across restarts of the master, as a real UPS does: variables, timeline position
+     * and the end of the current TIMER in <stateDir>/simulated-ups.json, accepted instant commands appended
+     * to <stateDir>/simulated-ups.commands.jsonl. Default false: every start plays the timeline from zero.
+     */
+    persist: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
