@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../shared/logger.js';
 import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
 import { Discovery } from './discovery.js';
 import { LocalSafety } from './local-safety.js';
+import { LostMasterDelayStore } from './lost-master-delay-store.js';
 import { type DisconnectInfo, MasterConnection, type WebSocketImpl } from './master-connection.js';
 import { OrderExecutor } from './order-executor.js';
 import { AGENT_VERSION } from './version.js';
@@ -45,6 +46,8 @@ export class Agent {
   /** mDNS discovery when the config says `master: { auto: true }`. */
   private readonly discovery: Discovery | null;
   private readonly safety: LocalSafety;
+  /** Our place in the shutdown order, kept across restarts for the lost-master case. */
+  private readonly place: LostMasterDelayStore;
   private readonly executor: OrderExecutor;
   private readonly states = new Map<string, StateMsg>();
   private readonly notifications = new Set<Promise<unknown>>();
@@ -93,6 +96,7 @@ export class Agent {
       logger: this.logger.child({ module: 'local-safety' }),
       onShutdown: (reason) => this.shutdownLocally(reason),
     });
+    this.place = new LostMasterDelayStore(settings.stateDir, this.logger.child({ module: 'local-safety' }));
     this.executor = new OrderExecutor({
       agentId: settings.id,
       hooks: settings.hooks,
@@ -140,6 +144,11 @@ export class Agent {
     return this.executor;
   }
 
+  /** How long the master may be lost while on battery before we go down: deadtime + our step's delay. */
+  get effectiveDeadtimeMs(): number {
+    return this.safety.effectiveDeadtimeMs;
+  }
+
   start(): void {
     if (this.started) return;
     this.started = true;
@@ -156,6 +165,7 @@ export class Agent {
         ? 'agent starting (dry-run: will write a marker instead of powering off)'
         : 'agent starting',
     );
+    this.restorePlace();
     this.discovery?.start();
     this.connection.start();
   }
@@ -175,8 +185,15 @@ export class Agent {
     switch (msg.type) {
       case 'welcome':
         this._welcome = msg;
+        this.keepPlace(msg);
         this.logger.info(
-          { masterId: msg.masterId, ups: msg.ups, step: msg.step, steps: msg.steps },
+          {
+            masterId: msg.masterId,
+            ups: msg.ups,
+            step: msg.step,
+            steps: msg.steps,
+            lostMasterDelayMs: this.safety.lostMasterDelayMs,
+          },
           msg.step === null
             ? 'welcomed by the master (early group)'
             : `welcomed by the master (step ${msg.step} of ${msg.steps})`,
@@ -201,6 +218,42 @@ export class Agent {
       case 'ping':
         return; // answered by the connection
     }
+  }
+
+  /** The place the last welcome gave us, so that a restart while the master is down keeps it. */
+  private restorePlace(): void {
+    const saved = this.place.load();
+    if (saved === null) return;
+    if (saved.group !== this.settings.group) {
+      // the config moved us to another group: that step's place is not ours any more
+      this.logger.info(
+        { path: this.place.path, savedGroup: saved.group, group: this.settings.group },
+        'saved place in the shutdown order belongs to another group: ignored',
+      );
+      return;
+    }
+    this.safety.setLostMasterDelay(saved.lostMasterDelayMs);
+    this.logger.info(
+      {
+        path: this.place.path,
+        masterId: saved.masterId,
+        step: saved.step,
+        steps: saved.steps,
+        lostMasterDelayMs: saved.lostMasterDelayMs,
+        effectiveDeadtimeMs: this.safety.effectiveDeadtimeMs,
+      },
+      'restored our place in the shutdown order from the last welcome',
+    );
+  }
+
+  private keepPlace(msg: WelcomeMsg): void {
+    // a master that predates lostMasterDelayMs orders nothing by step: plain deadtime, as it always was
+    const lostMasterDelayMs = msg.lostMasterDelayMs ?? 0;
+    this.safety.setLostMasterDelay(lostMasterDelayMs);
+    this.place.save(
+      { masterId: msg.masterId, group: msg.group, step: msg.step, steps: msg.steps, lostMasterDelayMs },
+      this.clock.now(),
+    );
   }
 
   private onDisconnected(_info: DisconnectInfo): void {

@@ -2,13 +2,19 @@
  * The agent's own last line of defence, like upsmon's DEADTIME: if the master has been unreachable
  * for longer than deadtimeMs while the last known `ups.status` said OB, nobody will send an order
  * any more, so the agent shuts its machine down on its own. A reconnect in time cancels it.
+ * Every agent counts from the same moment (the master's last message), so each one also waits the
+ * lostMasterDelayMs of its step (from the master's welcome): the fleet then still leaves in sequence
+ * order instead of all at once.
  */
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { hasStatus } from '../shared/nut/status.js';
 
 export interface LocalSafetyOptions {
+  /** The agent's configured deadtime. */
   deadtimeMs: number;
+  /** The extra wait of this agent's step, as the last welcome (or the saved place) said; default 0. */
+  lostMasterDelayMs?: number;
   clock: Clock;
   logger: Logger;
   /** Called once, with the reason to log and put in the marker. */
@@ -21,8 +27,25 @@ export class LocalSafety {
   private timer: TimerHandle | null = null;
   private unreachableSince: number | null = null;
   private _triggered = false;
+  private _lostMasterDelayMs: number;
 
-  constructor(private readonly opts: LocalSafetyOptions) {}
+  constructor(private readonly opts: LocalSafetyOptions) {
+    this._lostMasterDelayMs = opts.lostMasterDelayMs ?? 0;
+  }
+
+  get lostMasterDelayMs(): number {
+    return this._lostMasterDelayMs;
+  }
+
+  /** How long the master may be unreachable while on battery before we go down: deadtime + our step's delay. */
+  get effectiveDeadtimeMs(): number {
+    return this.opts.deadtimeMs + this._lostMasterDelayMs;
+  }
+
+  /** From a welcome. Takes effect at the next loss of the master (a welcome means it is reachable now). */
+  setLostMasterDelay(ms: number): void {
+    this._lostMasterDelayMs = Math.max(0, ms);
+  }
 
   get triggered(): boolean {
     return this._triggered;
@@ -57,9 +80,15 @@ export class LocalSafety {
       this.opts.logger.debug('master unreachable while on line power: no local action');
       return;
     }
-    const remaining = Math.max(0, this.opts.deadtimeMs - (now - this.unreachableSince));
+    const effectiveDeadtimeMs = this.effectiveDeadtimeMs;
+    const remaining = Math.max(0, effectiveDeadtimeMs - (now - this.unreachableSince));
     this.opts.logger.warn(
-      { deadtimeMs: this.opts.deadtimeMs, shutdownInMs: remaining },
+      {
+        deadtimeMs: this.opts.deadtimeMs,
+        lostMasterDelayMs: this._lostMasterDelayMs,
+        effectiveDeadtimeMs,
+        shutdownInMs: remaining,
+      },
       'master unreachable while on battery: shutting down on our own unless it comes back in time',
     );
     this.timer = this.opts.clock.setTimer(remaining, () => this.fire());
@@ -76,7 +105,12 @@ export class LocalSafety {
     const seconds = Math.round((this.opts.clock.now() - this.unreachableSince) / 1000);
     const reason = `master unreachable for ${seconds}s while on battery`;
     this.opts.logger.error(
-      { code: 'MASTER_UNREACHABLE', deadtimeMs: this.opts.deadtimeMs },
+      {
+        code: 'MASTER_UNREACHABLE',
+        deadtimeMs: this.opts.deadtimeMs,
+        lostMasterDelayMs: this._lostMasterDelayMs,
+        effectiveDeadtimeMs: this.effectiveDeadtimeMs,
+      },
       `shutting down on our own: ${reason}`,
     );
     this.opts.onShutdown(reason);

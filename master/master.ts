@@ -194,6 +194,7 @@ export class Master {
       snapshot: () => ({ hub: this.hub.snapshot(), policy: this.policy.view() }),
       stepOf: (group) => this.steps.find((s) => s.groups.includes(group))?.index ?? null,
       steps: this.steps.length,
+      lostMasterSpacingMs: settings.policy.lostMasterSpacingMs,
       feedback: {
         ack: (id, msg) => this.sequencer.onAck(id, msg.orderId),
         progress: (id, msg) => this.sequencer.onProgress(id, msg),

@@ -50,9 +50,16 @@ export const ErrorCodes = {
   HOOK_TIMEOUT: 'a hook ran past its timeout and was killed',
   SHUTDOWN_COMMAND_FAILED: 'the power-off command could not be run',
   DRILL_REFUSED: 'a drill cannot start now: a drill is running or a real shutdown sequence has started',
+  // the agent's own state
+  AGENT_STATE_UNREADABLE:
+    "the agent's saved place in the shutdown order (<stateDir>/lost-master-delay.json) cannot be read or is corrupt: ignored until a master welcomes the agent again",
+  AGENT_STATE_WRITE_FAILED:
+    'the agent cannot save its place in the shutdown order (full or read-only disk): it keeps it in memory and goes on',
   // the journal (the master's memory)
-  JOURNAL_CORRUPT: 'a journal line failed its checksum or was torn by a crash: skipped (a torn tail is cut off)',
-  JOURNAL_UNREADABLE: 'the journal could not be read at start: the master starts without memory of earlier runs',
+  JOURNAL_CORRUPT:
+    'a journal line failed its checksum or was torn by a crash: skipped (a torn tail is cut off)',
+  JOURNAL_UNREADABLE:
+    'the journal could not be read at start: the master starts without memory of earlier runs',
   JOURNAL_WRITE_FAILED:
     'a journal write or fsync failed (full disk, I/O error): records are kept in memory until the disk takes them again; the shutdown goes on',
 } as const;

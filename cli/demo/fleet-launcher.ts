@@ -28,6 +28,10 @@ export interface FleetSpec {
   speed?: number;
   debounce?: string;
   deadtime?: string;
+  /** The master's policy.lostMasterSpacing (default: the master's own). */
+  lostMasterSpacing?: string;
+  /** Every agent's deadtime (default: the agent's own). */
+  agentDeadtime?: string;
   /** Extra master config, merged at the top level (YAML objects as JS). */
   masterExtra?: Record<string, unknown>;
   /** Plain ws:// on loopback instead of the default TLS with the fingerprint pinned by every agent. */
@@ -200,7 +204,11 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       description: 'demo UPS',
       source: { type: 'simulated', timeline: 'outage.seq', speed: spec.speed ?? 1 },
     },
-    policy: { debounce: spec.debounce ?? '1s', deadtime: spec.deadtime ?? '15s' },
+    policy: {
+      debounce: spec.debounce ?? '1s',
+      deadtime: spec.deadtime ?? '15s',
+      ...(spec.lostMasterSpacing ? { lostMasterSpacing: spec.lostMasterSpacing } : {}),
+    },
     sequence: spec.sequence,
     agents: spec.groups.flatMap((g) =>
       g.agents.map((id) => ({ id, group: g.name, tokenHash: hashToken(agentTokens.get(id)!) })),
@@ -223,7 +231,11 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
         if (child.exitCode !== null || child.signalCode !== null)
           throw new Error(`master exited with ${child.exitCode ?? child.signalCode}; see ${log}`);
         if (!existsSync(stateFile)) return undefined;
-        const info = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string; pid: number };
+        const info = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+          url: string;
+          http: string;
+          pid: number;
+        };
         return info.pid === child.pid ? info : undefined;
       },
       20_000,
@@ -254,6 +266,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
             stateDir: join(dir, 'agents', `${id}.state`),
           },
           master: { urls: [info.url], ...(fingerprint ? { fingerprint } : {}) },
+          ...(spec.agentDeadtime ? { deadtime: spec.agentDeadtime } : {}),
           reconnect: { initial: '200ms', max: '2s' },
           shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
           hooks: g.hooks ?? [],

@@ -28,6 +28,7 @@ import type { Credentials } from '../auth/token-store.js';
 import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
 import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { lostMasterDelayMs } from './lost-master-delay.js';
 import { RejectionCounters } from './protocol-counters.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
@@ -59,6 +60,11 @@ export interface AgentServerOptions {
   /** The step (1-based) of a group in the fleet sequence, or null for an early group. */
   stepOf: (group: string) => number | null;
   steps: number;
+  /**
+   * `policy.lostMasterSpacing`: each agent is told to wait (step - 1) × this on top of its deadtime when the
+   * master is lost while on battery. Absent: welcome carries no lostMasterDelayMs (agents wait their deadtime).
+   */
+  lostMasterSpacingMs?: number;
   feedback: OrderFeedback;
 }
 
@@ -298,15 +304,18 @@ export class AgentServer {
     this.byAgent.set(entry.id, session);
     const now = this.opts.clock.now();
     const { hub, policy } = this.opts.snapshot();
+    const step = this.opts.stepOf(entry.group);
+    const spacingMs = this.opts.lostMasterSpacingMs;
     const welcome = envelop<WelcomeMsg>(
       {
         type: 'welcome',
         masterId: this.opts.masterId,
         ups: [hub.ups],
         group: entry.group,
-        step: this.opts.stepOf(entry.group),
+        step,
         steps: this.opts.steps,
         pingIntervalMs: this.opts.pingIntervalMs,
+        ...(spacingMs === undefined ? {} : { lostMasterDelayMs: lostMasterDelayMs(step, spacingMs) }),
       },
       now,
     );

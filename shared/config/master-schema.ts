@@ -169,6 +169,11 @@ export const MasterConfigSchema = Type.Object(
           /** Source silent this long while last seen on battery counts as critical (NUT's DEADTIME). */
           deadtime: Type.Optional(Duration),
           critical: Type.Optional(Trigger),
+          /**
+           * If the master itself is lost while on battery, agents shut down on their own after their deadtime;
+           * each step waits this much longer than the one before, so the fleet still leaves in sequence order.
+           */
+          lostMasterSpacing: Type.Optional(Duration),
         },
         { additionalProperties: false },
       ),

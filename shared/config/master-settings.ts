@@ -8,6 +8,7 @@ import {
   DEFAULT_DEBOUNCE_MS,
   DEFAULT_KILLPOWER,
   DEFAULT_LISTEN,
+  DEFAULT_LOST_MASTER_SPACING_MS,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_STEP_DEADLINE_MS,
   DEFAULT_STEP_SETTLE_MS,
@@ -48,7 +49,13 @@ export interface MasterSettings {
   journalMaxBytes: number | undefined;
   pingIntervalMs: number;
   ups: { name: string; description: string; source: SourceConfigT };
-  policy: { debounceMs: number; deadtimeMs: number; critical: TriggerSpec };
+  policy: {
+    debounceMs: number;
+    deadtimeMs: number;
+    critical: TriggerSpec;
+    /** Sent to agents in welcome as (step - 1) × this: how much longer they wait on their own when the master is lost. */
+    lostMasterSpacingMs: number;
+  };
   earlyGroups: EarlyGroupSpec[];
   sequence: StepSpec[];
   agents: Array<{ id: string; group: string; tokenHash: string }>;
@@ -207,6 +214,10 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
       debounceMs: c.policy?.debounce === undefined ? DEFAULT_DEBOUNCE_MS : parseDuration(c.policy.debounce),
       deadtimeMs: c.policy?.deadtime === undefined ? DEFAULT_DEADTIME_MS : parseDuration(c.policy.deadtime),
       critical: resolveTrigger(c.policy?.critical, '/policy/critical'),
+      lostMasterSpacingMs:
+        c.policy?.lostMasterSpacing === undefined
+          ? DEFAULT_LOST_MASTER_SPACING_MS
+          : parseDuration(c.policy.lostMasterSpacing, '/policy/lostMasterSpacing'),
     },
     earlyGroups: Object.entries(c.groups ?? {})
       .filter(([, g]) => g.trigger)

@@ -47,6 +47,12 @@ export const Welcome = envelope('welcome', {
   step: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
   steps: Type.Integer({ minimum: 0 }),
   pingIntervalMs: Type.Integer({ minimum: 100 }),
+  /**
+   * How much longer than its own deadtime this agent waits before shutting down on its own when the master
+   * is lost while on battery: (step - 1) × the master's lostMasterSpacing, 0 for an early group. It keeps a
+   * dead master from turning the ordered shutdown into everyone at once. Optional: older masters omit it.
+   */
+  lostMasterDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
 export const State = envelope('state', {

@@ -86,3 +86,77 @@ test('stop cancels a pending local shutdown', () => {
   clock.advance(60_000);
   assert.deepEqual(reasons, []);
 });
+
+test('each step waits its own delay on top of the deadtime: step 1 before step 3, nobody at once', () => {
+  const clock = new ManualClock();
+  const fired: string[] = [];
+  // spacing 10s: step 1 gets 0, step 3 gets (3 - 1) × 10s, as the master's welcome says
+  const step = (name: string, lostMasterDelayMs: number) => {
+    const safety = new LocalSafety({
+      deadtimeMs: 15_000,
+      lostMasterDelayMs,
+      clock,
+      logger: silentLogger(),
+      onShutdown: () => fired.push(name),
+    });
+    safety.observeStatus('su700', 'OB DISCHRG');
+    return safety;
+  };
+  const first = step('step 1', 0);
+  const third = step('step 3', 20_000);
+  assert.equal(first.effectiveDeadtimeMs, 15_000);
+  assert.equal(third.effectiveDeadtimeMs, 35_000);
+  const lastContact = clock.now();
+  first.masterUnreachable(lastContact);
+  third.masterUnreachable(lastContact);
+  clock.advance(15_000);
+  assert.deepEqual(fired, ['step 1']);
+  clock.advance(19_999);
+  assert.deepEqual(fired, ['step 1']);
+  clock.advance(1);
+  assert.deepEqual(fired, ['step 1', 'step 3']);
+});
+
+test('a delay set by a welcome applies to the next loss of the master, and 0 (early group) is the plain deadtime', () => {
+  const { clock, reasons, safety } = setup(15_000);
+  safety.observeStatus('su700', 'OB');
+  safety.setLostMasterDelay(30_000);
+  safety.masterUnreachable(clock.now());
+  clock.advance(44_999);
+  assert.deepEqual(reasons, []);
+  clock.advance(1);
+  assert.deepEqual(reasons, ['master unreachable for 45s while on battery']);
+
+  const early = setup(15_000);
+  early.safety.observeStatus('su700', 'OB');
+  early.safety.setLostMasterDelay(0);
+  early.safety.masterUnreachable(early.clock.now());
+  early.clock.advance(15_000);
+  assert.equal(early.reasons.length, 1);
+});
+
+test('the warning names the configured deadtime, the step delay and the effective deadtime', async () => {
+  const clock = new ManualClock();
+  const logged: Array<Record<string, unknown>> = [];
+  const logger = (await import('pino')).pino(
+    { level: 'info' },
+    { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  const safety = new LocalSafety({
+    deadtimeMs: 15_000,
+    lostMasterDelayMs: 30_000,
+    clock,
+    logger,
+    onShutdown: () => {},
+  });
+  safety.observeStatus('su700', 'OB');
+  clock.advance(5_000);
+  safety.masterUnreachable(clock.now() - 5_000);
+  const warn = logged.find((l) => String(l.msg).startsWith('master unreachable while on battery'));
+  assert.ok(warn, 'no warning logged');
+  assert.equal(warn.level, 40);
+  assert.equal(warn.deadtimeMs, 15_000);
+  assert.equal(warn.lostMasterDelayMs, 30_000);
+  assert.equal(warn.effectiveDeadtimeMs, 45_000);
+  assert.equal(warn.shutdownInMs, 40_000);
+});

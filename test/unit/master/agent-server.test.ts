@@ -32,6 +32,7 @@ describe('agent WebSocket server', () => {
     snapshot: () => ({ hub: hub.snapshot(), policy }),
     stepOf: (g) => (g === 'app' ? 1 : g === 'db' ? 2 : null),
     steps: 2,
+    lostMasterSpacingMs: 10_000,
     feedback: {
       ack: (id, m) => acks.push(`${id}:${m.orderId}`),
       progress: () => {},
@@ -93,6 +94,19 @@ describe('agent WebSocket server', () => {
     assert.equal(states[1]!.vars['ups.status'], 'OB DISCHRG');
     c.close();
     await c.closed;
+  });
+
+  it('tells each agent how much longer than its deadtime to wait when the master is lost: (step - 1) × spacing', async () => {
+    for (const [id, group, delay] of [
+      ['web1', 'app', 0],
+      ['db1', 'db', 10_000],
+    ] as const) {
+      const c = await connected(id, group);
+      const [welcome] = await c.waitFor('welcome');
+      assert.equal(welcome!.lostMasterDelayMs, delay, `${id} (group ${group})`);
+      c.close();
+      await c.closed;
+    }
   });
 
   it('refuses a wrong token and a group the token does not grant', async () => {
