@@ -18,7 +18,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     load: async () => (await import('./commands/status.js')).statusCommand,
   },
   config: {
-    summary: 'config check FILE         validate a master or agent config',
+    summary:
+      'config check FILE [--against RUNNING]   validate a config; --against: what a reload applies, what needs a restart',
     load: async () => (await import('./commands/config-check.js')).configCheckCommand,
   },
   simulate: {

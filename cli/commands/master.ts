@@ -1,11 +1,12 @@
-/** `upsfleet master -c FILE`: runs the master until SIGINT/SIGTERM. */
+/** `upsfleet master -c FILE`: runs the master until SIGINT/SIGTERM; SIGHUP reloads its config. */
 import { parseArgs } from 'node:util';
 import { Master } from '../../master/master.js';
+import { ConfigReloader, type ReloadTargets } from '../../master/reload/reloader.js';
 import { loadMasterSettings } from '../../shared/config/master-settings.js';
 import { createLogger } from '../../shared/logger.js';
 import { SdNotify } from '../../shared/systemd/sd-notify.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { runUntilSignal } from './run-until-signal.js';
+import { ignoreHangupWhileStarting, runUntilSignal } from './run-until-signal.js';
 
 export const masterCommand: CommandHandler = async (argv, io) => {
   const { values } = parseArgs({
@@ -23,6 +24,7 @@ export const masterCommand: CommandHandler = async (argv, io) => {
     level: settings.log.level,
     ...(settings.log.file ? { destination: settings.log.file } : {}),
   });
+  const stopIgnoringHangup = ignoreHangupWhileStarting(logger);
   const master = new Master(settings, { logger });
   try {
     await master.start();
@@ -30,11 +32,37 @@ export const masterCommand: CommandHandler = async (argv, io) => {
     await master.stop();
     throw err;
   }
+  const reloader = new ConfigReloader({ settings, targets: reloadTargets(master) });
   const sd = new SdNotify({ logger });
   await sd.ready(`serving ${master.settings.ups.name}, ${master.steps.length} steps`);
-  await runUntilSignal(logger, async () => {
-    await sd.stopping();
-    await master.stop();
-  });
+  const running = runUntilSignal(
+    logger,
+    async () => {
+      await sd.stopping();
+      await master.stop();
+    },
+    { reload: () => reloader.reload() },
+  );
+  stopIgnoringHangup(); // runUntilSignal's own SIGHUP handler is in place: no gap
+  await running;
   return ExitCodes.OK;
 };
+
+/** What a reload swaps in a started master. */
+function reloadTargets(master: Master): ReloadTargets {
+  return {
+    logger: master.logger,
+    tokens: master.tokens,
+    notifier: master.ops.notifier,
+    nutServer: () => nutServerOf(master),
+  };
+}
+
+/**
+ * The master's NUT server once Master exposes it as `nutServer`; until then `nut.users` changes are
+ * reported as needing a restart rather than claimed as applied.
+ */
+function nutServerOf(master: Master): ReturnType<ReloadTargets['nutServer']> {
+  const exposed = (master as unknown as { nutServer?: ReturnType<ReloadTargets['nutServer']> }).nutServer;
+  return exposed ?? null;
+}

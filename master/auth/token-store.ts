@@ -119,6 +119,12 @@ export interface Credentials {
   admins: ReadonlyArray<{ name: string; tokenHash: string }>;
 }
 
+/** The config's own `agents:` and `admins:` lists (merged under the tokens file). */
+export interface ConfigCredentials {
+  agents: ReadonlyArray<{ id: string; group: string; tokenHash: string }>;
+  admins: ReadonlyArray<{ name: string; tokenHash: string }>;
+}
+
 /**
  * The master's view: config lists merged with the tokens file, re-read when the file's mtime or size
  * changes (checked at most once a second, on use). `onChange` gets the new view (e.g. to drop revoked agents).
@@ -126,24 +132,23 @@ export interface Credentials {
 export class TokenStore {
   private stamp = '';
   private checkedAt = 0;
+  /** The tokens file's last good entries: an unreadable file never takes tokens away. */
+  private entries: TokenEntry[] = [];
   private view: Credentials = { agents: new Map(), admins: [] };
 
   constructor(
     private readonly file: string,
-    private readonly fromConfig: {
-      agents: ReadonlyArray<{ id: string; group: string; tokenHash: string }>;
-      admins: ReadonlyArray<{ name: string; tokenHash: string }>;
-    },
+    private fromConfig: ConfigCredentials,
     private readonly onError: (err: unknown) => void = () => {},
     private readonly onChange: (c: Credentials) => void = () => {},
   ) {
-    this.reload(true);
+    this.reload(true, false);
   }
 
   current(now = Date.now()): Credentials {
     if (now - this.checkedAt >= 1000) {
       this.checkedAt = now;
-      this.reload(false);
+      this.reload(false, false);
     }
     return this.view;
   }
@@ -153,7 +158,18 @@ export class TokenStore {
     this.checkedAt = 0;
   }
 
-  private reload(first: boolean): void {
+  /**
+   * A reloaded config's lists: merged now, with the tokens file re-read now (changed or not). An
+   * unreadable tokens file is reported through onError and its last good entries stay; the lists apply anyway.
+   */
+  reconfigure(fromConfig: ConfigCredentials, now = Date.now()): Credentials {
+    this.fromConfig = fromConfig;
+    this.checkedAt = now;
+    this.reload(false, true);
+    return this.view;
+  }
+
+  private reload(first: boolean, force: boolean): void {
     let stamp = 'absent';
     try {
       const st = statSync(this.file);
@@ -161,28 +177,32 @@ export class TokenStore {
     } catch {
       // absent: only the config's lists
     }
-    if (stamp === this.stamp) return;
-    let entries: TokenEntry[];
+    if (stamp === this.stamp && !force) return;
     try {
-      entries = readTokens(this.file);
+      this.entries = readTokens(this.file);
+      this.stamp = stamp;
     } catch (err) {
       this.onError(err);
       if (first) throw err;
-      return; // keep the last good view
+      if (!force) return; // keep the last good view
     }
-    this.stamp = stamp;
-    const agents = new Map(this.fromConfig.agents.map((a) => [a.id, { ...a }]));
-    const admins = new Map(this.fromConfig.admins.map((a) => [a.name, { ...a }]));
-    for (const t of entries) {
-      if (t.role === 'agent') {
-        admins.delete(t.id);
-        agents.set(t.id, { id: t.id, group: t.group!, tokenHash: t.tokenHash });
-      } else {
-        agents.delete(t.id);
-        admins.set(t.id, { name: t.id, tokenHash: t.tokenHash });
-      }
-    }
-    this.view = { agents, admins: [...admins.values()] };
+    this.view = merge(this.fromConfig, this.entries);
     if (!first) this.onChange(this.view);
   }
+}
+
+/** The config's lists with the tokens file on top (an id in both: the tokens file wins). */
+function merge(fromConfig: ConfigCredentials, entries: readonly TokenEntry[]): Credentials {
+  const agents = new Map(fromConfig.agents.map((a) => [a.id, { ...a }]));
+  const admins = new Map(fromConfig.admins.map((a) => [a.name, { ...a }]));
+  for (const t of entries) {
+    if (t.role === 'agent') {
+      admins.delete(t.id);
+      agents.set(t.id, { id: t.id, group: t.group!, tokenHash: t.tokenHash });
+    } else {
+      agents.delete(t.id);
+      admins.set(t.id, { name: t.id, tokenHash: t.tokenHash });
+    }
+  }
+  return { agents, admins: [...admins.values()] };
 }

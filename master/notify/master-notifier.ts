@@ -8,10 +8,16 @@ import { runNotify } from '../../shared/exec/notify.js';
 import { sendWebhooks, type WebhookSpec } from '../../shared/exec/webhook.js';
 import type { Logger } from '../../shared/logger.js';
 
+export interface NotifySettings {
+  command?: string | string[];
+  timeoutMs: number;
+  webhooks: WebhookSpec[];
+}
+
 export interface MasterNotifierOptions {
   masterId: string;
   ups: string;
-  notify: { command?: string | string[]; timeoutMs: number; webhooks: WebhookSpec[] };
+  notify: NotifySettings;
   vars: () => Readonly<Record<string, string>>;
   clock: Clock;
   logger: Logger;
@@ -22,11 +28,20 @@ export const MASTER_GROUP = '@master';
 
 export class MasterNotifier {
   private readonly pending = new Set<Promise<unknown>>();
+  private settings: NotifySettings;
 
-  constructor(private readonly opts: MasterNotifierOptions) {}
+  constructor(private readonly opts: MasterNotifierOptions) {
+    this.settings = opts.notify;
+  }
+
+  /** A reloaded `notify:` section: used from the next notification on (those in flight finish as they began). */
+  setNotify(notify: NotifySettings): void {
+    this.settings = notify;
+  }
 
   notify(event: string, message: string, extra: Record<string, unknown> = {}): void {
-    const { notify, masterId, ups, logger, clock } = this.opts;
+    const { masterId, ups, logger, clock } = this.opts;
+    const notify = this.settings;
     const vars = this.opts.vars();
     if (notify.command !== undefined) {
       this.track(

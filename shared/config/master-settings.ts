@@ -275,10 +275,14 @@ function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
   };
 }
 
-export function loadMasterSettings(file: string): MasterSettings {
+/**
+ * `placedAt`: resolve the file's relative paths as if it were at that path (a candidate config checked
+ * against the running one, from another directory: `config check --against`).
+ */
+export function loadMasterSettings(file: string, placedAt: string = file): MasterSettings {
   return resolveMasterSettings(
     loadConfigFile<MasterConfigFile>(file, MasterConfigSchema, [consistency]).value,
-    file,
+    placedAt,
   );
 }
 

@@ -81,6 +81,70 @@ describe('upsfleet CLI', () => {
     assert.equal((await cli(['config', 'check', good])).code, 0);
   });
 
+  it('config check --help prints its usage instead of reading a file named --help', async () => {
+    for (const args of [
+      ['config', 'check', '--help'],
+      ['config', '--help'],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^usage: upsfleet config check FILE \[--against RUNNING\]/);
+      assert.doesNotMatch(r.stderr, /cannot read/);
+    }
+    assert.equal((await cli(['config', 'check'])).code, 2);
+  });
+
+  it('config check --against says what a reload applies and what needs a restart', async () => {
+    const running = join(dir, 'running.yaml');
+    const base = [
+      'master: { id: m1, stateDir: state }',
+      'ups:',
+      '  source: { type: simulated }',
+      'sequence: [ { groups: [app], deadline: 2m } ]',
+      'log: { level: info }',
+    ];
+    writeFileSync(running, `${base.join('\n')}\n`);
+    // the candidate lives elsewhere: its relative stateDir counts from the running config's directory
+    const elsewhere = mkdtempSync(join(tmpdir(), 'upsfleet-cli-next-'));
+    const next = join(elsewhere, 'next.yaml');
+    writeFileSync(
+      next,
+      `${base
+        .join('\n')
+        .replace('deadline: 2m', 'deadline: 3m')
+        .replace(
+          'level: info',
+          'level: debug',
+        )}\nadmins: [ { name: ops, tokenHash: "${hashToken(adminToken)}" } ]\n`,
+    );
+    try {
+      const r = await cli(['config', 'check', next, '--against', running]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        [
+          `${next}: valid master configuration`,
+          `compared with ${running}:`,
+          '  applied by a reload (kill -HUP):',
+          '    /admins',
+          '    /log/level',
+          '  need a restart:',
+          '    /sequence/0/deadline',
+          '',
+        ].join('\n'),
+      );
+      const same = await cli(['config', 'check', running, '--against', running]);
+      assert.match(same.stdout, /^ {2}no changes$/m);
+      const broken = join(dir, 'broken.yaml');
+      writeFileSync(broken, 'master: { id: m1\n');
+      const refused = await cli(['config', 'check', running, '--against', broken]);
+      assert.equal(refused.code, 3);
+      assert.match(refused.stderr, new RegExp(`${broken}:\\d+:\\d+: `));
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   it('status prints upsc-style variables, the policy and the fleet table', async () => {
     const r = await cli(['status', http]);
     assert.equal(r.code, 0, r.stderr);

@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { Clock } from '../../../shared/clock.js';
 import { splitHostPort } from '../../../shared/config/master-settings.js';
-import type { NutServerConfigT } from '../../../shared/config/nut-server-schema.js';
+import type { NutServerConfigT, NutUserT } from '../../../shared/config/nut-server-schema.js';
 import { parseDuration } from '../../../shared/duration.js';
 import { UpsfleetError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
@@ -146,6 +146,11 @@ export class NutServer {
   resetFsd(): void {
     this.fsd = false;
     this.ordered.clear();
+  }
+
+  /** A reloaded `nut.users` (SIGHUP): new logins and commands are checked against it. */
+  setUsers(users: readonly NutUserT[]): void {
+    this.ctx.users.replace(users);
   }
 
   /** Open connections (logged in or not). */

@@ -16,6 +16,12 @@ export class NutUsers {
   private readonly byName = new Map<string, NutUserT>();
 
   constructor(users: readonly NutUserT[] = []) {
+    this.replace(users);
+  }
+
+  /** A reloaded `nut.users`: every later command is checked against it (a session already logged in keeps its group). */
+  replace(users: readonly NutUserT[]): void {
+    this.byName.clear();
     for (const u of users) this.byName.set(u.name, u);
   }
 
