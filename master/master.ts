@@ -64,6 +64,8 @@ export class Master {
   nutAddress: { host: string; port: number } | null = null;
   /** The certificate agents pin; null when serving plain on loopback. */
   tls: TlsMaterial | null = null;
+  /** The NUT server when `nut:` is on (a config reload swaps its users). */
+  nutServer: NutServer | null = null;
   guard!: AddressGuard;
   tokens!: TokenStore;
   private readonly stack: Stoppable[] = [];
@@ -284,6 +286,7 @@ export class Master {
         version: VERSION,
         ...(this.tls ? { tls: { keyPem: this.tls.keyPem, certPem: this.tls.certPem } } : {}),
       });
+      this.nutServer = nut;
       this.nutAddress = await nut.start();
       this.stack.push(nut);
       logger.info({ address: this.nutAddress }, 'NUT server listening');
@@ -358,6 +361,11 @@ export class Master {
     } catch (err) {
       this.logger.error({ err, file }, 'cannot write a state file; going on without it');
     }
+  }
+
+  /** A config reload is a decision too: journaled with what was applied and what waits for a restart. */
+  journalReload(result: object): void {
+    this.journal.write({ ...result, kind: 'reload', ts: this.clock.now() });
   }
 
   status(): Record<string, unknown> {

@@ -32,7 +32,11 @@ export const masterCommand: CommandHandler = async (argv, io) => {
     await master.stop();
     throw err;
   }
-  const reloader = new ConfigReloader({ settings, targets: reloadTargets(master) });
+  const reloader = new ConfigReloader({
+    settings,
+    targets: reloadTargets(master),
+    onReloaded: (result) => master.journalReload(result),
+  });
   const sd = new SdNotify({ logger });
   await sd.ready(`serving ${master.settings.ups.name}, ${master.steps.length} steps`);
   const running = runUntilSignal(
@@ -54,15 +58,6 @@ function reloadTargets(master: Master): ReloadTargets {
     logger: master.logger,
     tokens: master.tokens,
     notifier: master.ops.notifier,
-    nutServer: () => nutServerOf(master),
+    nutServer: () => master.nutServer,
   };
-}
-
-/**
- * The master's NUT server once Master exposes it as `nutServer`; until then `nut.users` changes are
- * reported as needing a restart rather than claimed as applied.
- */
-function nutServerOf(master: Master): ReturnType<ReloadTargets['nutServer']> {
-  const exposed = (master as unknown as { nutServer?: ReturnType<ReloadTargets['nutServer']> }).nutServer;
-  return exposed ?? null;
 }
