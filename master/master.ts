@@ -69,6 +69,10 @@ export class Master {
   guard!: AddressGuard;
   tokens!: TokenStore;
   private readonly stack: Stoppable[] = [];
+  private markSourceReady: () => void = () => {};
+  private readonly sourceReady = new Promise<void>((resolve) => {
+    this.markSourceReady = resolve;
+  });
   private readonly startedAt: number;
   private readonly eventCounts = new Map<PowerEvent, number>();
   /** Notifications, drill measurements, battery plan, metrics (issue 6). */
@@ -161,7 +165,11 @@ export class Master {
       steps: this.steps,
       earlyGroups: settings.earlyGroups,
       registry: this.registry,
-      finalStep: (ctx) => runFinalStep(this, ctx),
+      // a final step resumed at start must wait for the UPS source: killpower goes through it
+      finalStep: async (ctx) => {
+        await this.sourceReady;
+        await runFinalStep(this, ctx);
+      },
       batch: (fn) => this.journal.batch(fn),
     });
     this.stack.push(this.sequencer);
@@ -311,6 +319,7 @@ export class Master {
       comm: (ok, reason) => this.hub.publishComm(ok, reason),
     });
     this.stack.push(this.source);
+    this.markSourceReady();
 
     const secure = this.tls !== null;
     const hostPort = this.address.host.includes(':')
