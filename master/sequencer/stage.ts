@@ -266,10 +266,7 @@ export class Stage {
       this.log.info({ memberId: info.id }, 'member already down with its early group: not ordered again');
       this.emit({
         kind: 'down',
-        memberId: m.id,
-        orderId: m.orderId,
-        memberKind: m.kind,
-        group: m.group,
+        ...memberRef(m),
         downEarly: true,
         detail: 'down with its early group',
       });
@@ -279,10 +276,7 @@ export class Stage {
       this.log.info({ memberId: info.id }, 'drill: NUT client not ordered (it has no dry-run)');
       this.emit({
         kind: 'down',
-        memberId: m.id,
-        orderId: m.orderId,
-        memberKind: m.kind,
-        group: m.group,
+        ...memberRef(m),
         detail: 'drill: NUT client not ordered',
       });
     } else if (info.kind === 'nut' && !info.connected && info.leftAfterFsdAt !== undefined) {
@@ -291,10 +285,7 @@ export class Stage {
       this.log.info({ memberId: info.id }, 'NUT client already left after seeing FSD: confirmed down');
       this.emit({
         kind: 'down',
-        memberId: m.id,
-        orderId: m.orderId,
-        memberKind: m.kind,
-        group: m.group,
+        ...memberRef(m),
         detail: 'left after seeing FSD',
       });
     }
@@ -347,7 +338,7 @@ export class Stage {
   private prepareOrder(m: MemberProgress): OrderMsg | null {
     const order = this.orderFor(m);
     const first = m.ordered(order, this.ctx.clock.now());
-    const who = { memberId: m.id, orderId: m.orderId, memberKind: m.kind, group: m.group };
+    const who = memberRef(m);
     if (this.ctx.registry.isConnected(m.id)) {
       this.emit({ kind: 'order', ...who });
       return order;
@@ -414,4 +405,9 @@ export class Stage {
       ...(this.spec.early !== undefined ? { early: this.spec.early } : {}),
     });
   }
+}
+
+/** Who a timeline entry is about, with enough for a restarted master to know it without its connection. */
+function memberRef(m: MemberProgress): Pick<TimelineEntry, 'memberId' | 'orderId' | 'memberKind' | 'group'> {
+  return { memberId: m.id, orderId: m.orderId, memberKind: m.kind, group: m.group };
 }
