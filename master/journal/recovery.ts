@@ -6,30 +6,18 @@
  */
 import type { PowerEvent } from '../../shared/nut/events.js';
 import { parseStatus } from '../../shared/nut/status.js';
-import type { MemberKind } from '../fleet/registry.js';
-import type { MemberState, StageEnd, StageState } from '../sequencer/sequence-view.js';
+import type { MemberView, StageEnd, StageState } from '../sequencer/sequence-view.js';
 import type { StageSpec } from '../sequencer/stage.js';
 import type { StoredRecord } from './journal-line.js';
 
 /** A stage as it was planned when its run started (journaled with sequence-start / early-start). */
 export type PlannedStage = StageSpec;
 
-export interface RecoveredMember {
-  id: string;
-  kind: MemberKind;
-  group: string;
-  orderId: string;
-  state: MemberState;
-  orderedAt: number | null;
-  ackAt: number | null;
-  goingDownAt: number | null;
-  downAt: number | null;
-  disconnectedAt: number | null;
-  dryRun: boolean | null;
-  reachedAtDeadline: Exclude<MemberState, 'down' | 'deadline'> | null;
-  offlineAtStep: boolean;
-  downEarly: boolean;
-}
+/** A member as the journal knows it: its progress view without what only a live process keeps (hooks, reports). */
+export type RecoveredMember = Omit<
+  MemberView,
+  'hookFailures' | 'cutShortByDeadline' | 'hooks' | 'drillReport'
+>;
 
 export interface RecoveredStage {
   spec: PlannedStage;
