@@ -43,6 +43,15 @@ export interface FleetSpec {
   fixedPort?: boolean;
   /** Run each agent as `node <file> -c CONFIG` (the one-file agent, dist/upsfleet-agent.cjs) instead of `upsfleet agent`. */
   agentBundle?: string;
+  /** The master's listen address (default 127.0.0.1): its address on a test network. */
+  masterHost?: string;
+  /**
+   * A command prefix per process ('master' or an agent id), e.g. `ip netns exec NS` to run it on a test
+   * network's host, or `faketime -f +1h` for a skewed clock. The prefix must exec the program (the pid is then node's).
+   */
+  wrap?: (who: string) => string[];
+  /** The master URLs an agent is given (default: the master's own URL), e.g. through a delaying relay. */
+  agentMasterUrls?: (id: string, masterUrl: string) => string[];
 }
 
 export interface FleetAgent {
@@ -103,9 +112,12 @@ function spawnCli(
   logFile: string,
   script: string = CLI,
   env: Record<string, string> = {},
+  prefix: string[] = [],
 ): ChildProcess {
   const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, [...loader, script, ...args], {
+  const argv = [process.execPath, ...loader, script, ...args];
+  if (prefix.length > 0) argv.unshift(...prefix);
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UPSFLEET_LOG_LEVEL: process.env.UPSFLEET_LOG_LEVEL ?? 'info', ...env },
   });
@@ -193,7 +205,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const masterConfig = {
     master: {
       id: 'master',
-      listen: `127.0.0.1:${spec.fixedPort ? await freePort() : 0}`,
+      listen: `${spec.masterHost ?? '127.0.0.1'}:${spec.fixedPort ? await freePort() : 0}`,
       stateDir: 'state',
       pingInterval: '2s',
       mdns: false,
@@ -225,7 +237,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const startMaster = async (env: Record<string, string>) => {
     masterStarts++;
     const log = join(dir, 'logs', masterStarts === 1 ? 'master.log' : `master-${masterStarts}.log`);
-    const child = spawnCli(['master', '-c', masterFile], log, CLI, env);
+    const child = spawnCli(['master', '-c', masterFile], log, CLI, env, spec.wrap?.('master'));
     const started = await waitFor(
       () => {
         if (child.exitCode !== null || child.signalCode !== null)
@@ -248,10 +260,10 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const info = first.info;
 
   const agents: FleetAgent[] = [];
-  const spawnAgent = (config: string, logFile: string) =>
+  const spawnAgent = (id: string, config: string, logFile: string) =>
     spec.agentBundle
-      ? spawnCli(['-c', config], logFile, spec.agentBundle)
-      : spawnCli(['agent', '-c', config], logFile);
+      ? spawnCli(['-c', config], logFile, spec.agentBundle, {}, spec.wrap?.(id))
+      : spawnCli(['agent', '-c', config], logFile, CLI, {}, spec.wrap?.(id));
   for (const g of spec.groups) {
     for (const id of g.agents) {
       const config = join(dir, 'agents', `${id}.yaml`);
@@ -265,7 +277,10 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
             token: agentTokens.get(id),
             stateDir: join(dir, 'agents', `${id}.state`),
           },
-          master: { urls: [info.url], ...(fingerprint ? { fingerprint } : {}) },
+          master: {
+            urls: spec.agentMasterUrls?.(id, info.url) ?? [info.url],
+            ...(fingerprint ? { fingerprint } : {}),
+          },
           ...(spec.agentDeadtime ? { deadtime: spec.agentDeadtime } : {}),
           reconnect: { initial: '200ms', max: '2s' },
           shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
@@ -278,7 +293,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
         group: g.name,
         config,
         marker,
-        process: spawnAgent(config, join(dir, 'logs', `${id}.log`)),
+        process: spawnAgent(id, config, join(dir, 'logs', `${id}.log`)),
       });
     }
   }
