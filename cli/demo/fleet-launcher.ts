@@ -50,6 +50,8 @@ export interface FleetSpec {
    * network's host, or `faketime -f +1h` for a skewed clock. The prefix must exec the program (the pid is then node's).
    */
   wrap?: (who: string) => string[];
+  /** Every agent's reconnect backoff (default 200 ms to 2 s, quick for demos; null: the agent's own defaults). */
+  agentReconnect?: { initial: string; max: string } | null;
   /** The master URLs an agent is given (default: the master's own URL), e.g. through a delaying relay. */
   agentMasterUrls?: (id: string, masterUrl: string) => string[];
 }
@@ -282,7 +284,9 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
             ...(fingerprint ? { fingerprint } : {}),
           },
           ...(spec.agentDeadtime ? { deadtime: spec.agentDeadtime } : {}),
-          reconnect: { initial: '200ms', max: '2s' },
+          ...(spec.agentReconnect === null
+            ? {}
+            : { reconnect: spec.agentReconnect ?? { initial: '200ms', max: '2s' } }),
           shutdown: { dryRun: true, marker, command: ['systemctl', 'poweroff'] },
           hooks: g.hooks ?? [],
           log: { level: spec.logLevel ?? 'info' },

@@ -27,6 +27,8 @@ export interface NetFleetOptions {
   /** Called with the lab before anything starts (a relay or capture started inside a namespace). */
   beforeStart?: (lab: NetLab) => Promise<void> | void;
   masterExtra?: Record<string, unknown>;
+  /** The agents' reconnect backoff (default the launcher's quick one; null: the agent's own defaults). */
+  agentReconnect?: FleetSpec['agentReconnect'];
 }
 
 export interface NetFleet {
@@ -59,6 +61,7 @@ export async function netFleet(opts: NetFleetOptions): Promise<NetFleet> {
       wrap: (who) => [...lab.wrap(who), ...(opts.extraWrap?.(who) ?? [])],
       ...(opts.agentMasterUrls ? { agentMasterUrls: opts.agentMasterUrls } : {}),
       agentDeadtime: opts.agentDeadtime ?? '8s',
+      ...(opts.agentReconnect !== undefined ? { agentReconnect: opts.agentReconnect } : {}),
       lostMasterSpacing: opts.lostMasterSpacing ?? '6s',
       masterExtra: {
         ups: { name: 'ups', source: { type: 'simulated', timeline: 'outage.seq', persist: true } },
