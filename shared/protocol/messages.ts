@@ -81,6 +81,25 @@ export const Order = envelope('order', {
 export const Ping = envelope('ping', {});
 
 // ---- agent -> master ----
+/**
+ * What a host fed by several UPSes (one master each) tells each of its masters (NUT's POWERVALUE and
+ * MINSUPPLIES): how many of its supplies this master's UPS feeds, how many it needs, how many it has,
+ * and how much power it still trusts from the *other* supplies. A master orders it down only when the
+ * others alone are below minSupplies; otherwise the host is redundantly fed and stays up.
+ */
+export const SupplyDeclaration = Type.Object(
+  {
+    /** Supplies this master's UPS feeds (0: the host only monitors it). */
+    powerValue: Type.Integer({ minimum: 0, maximum: 64 }),
+    minSupplies: Type.Integer({ minimum: 1, maximum: 64 }),
+    /** The power value of every supply of the host, added up. */
+    total: Type.Integer({ minimum: 0, maximum: 1024 }),
+    /** The power value of the other supplies the host still trusts (not critical, not lost on battery). */
+    others: Type.Integer({ minimum: 0, maximum: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
 export const Hello = envelope('hello', {
   agentId: Name,
   group: Name,
@@ -89,6 +108,8 @@ export const Hello = envelope('hello', {
   token: Type.String({ minLength: 8, maxLength: 256 }),
   dryRun: Type.Boolean(),
   hostname: Type.Optional(Type.String({ maxLength: 255 })),
+  /** Only from a host fed by several UPSes (agent `supplies:`); absent otherwise. */
+  supplies: Type.Optional(SupplyDeclaration),
 });
 
 export const Ack = envelope('ack', { orderId: Id });
@@ -130,8 +151,31 @@ export const DrillReport = envelope('drill-report', {
 
 export const Pong = envelope('pong', {});
 
+/** The host's count of trusted supplies changed (sent only to a master that accepted a hello with `supplies`). */
+export const Supplies = envelope('supplies', { supplies: SupplyDeclaration });
+
+/**
+ * The host will not go down at this order: without this master's supply it still has minSupplies
+ * (redundantly fed). Sent only to a master that accepted a hello with `supplies`; an older master gets no
+ * answer and sees the order cut short at its deadline.
+ */
+export const Decline = envelope('decline', {
+  orderId: Id,
+  reason: Type.String({ maxLength: 512 }),
+  supplies: SupplyDeclaration,
+});
+
 export const MasterMessage = Type.Union([Welcome, State, Event, Order, Ping]);
-export const AgentMessage = Type.Union([Hello, Ack, Progress, GoingDown, DrillReport, Pong]);
+export const AgentMessage = Type.Union([
+  Hello,
+  Ack,
+  Progress,
+  GoingDown,
+  DrillReport,
+  Pong,
+  Supplies,
+  Decline,
+]);
 
 export type WelcomeMsg = Static<typeof Welcome>;
 export type StateMsg = Static<typeof State>;
@@ -144,6 +188,9 @@ export type ProgressMsg = Static<typeof Progress>;
 export type GoingDownMsg = Static<typeof GoingDown>;
 export type DrillReportMsg = Static<typeof DrillReport>;
 export type PongMsg = Static<typeof Pong>;
+export type SuppliesMsg = Static<typeof Supplies>;
+export type DeclineMsg = Static<typeof Decline>;
+export type SupplyDeclarationT = Static<typeof SupplyDeclaration>;
 export type MasterMsg = Static<typeof MasterMessage>;
 export type AgentMsg = Static<typeof AgentMessage>;
 export type PolicyViewT = Static<typeof PolicyView>;
@@ -163,6 +210,8 @@ export const AGENT_SCHEMAS: Record<AgentMsg['type'], TObject> = {
   'going-down': GoingDown,
   'drill-report': DrillReport,
   pong: Pong,
+  supplies: Supplies,
+  decline: Decline,
 };
 
 /** WebSocket close codes (4xxx are the application's). */
