@@ -28,10 +28,25 @@ export interface MemberInfo {
   address: string | null;
   /** A NUT client that closed its connection after it had seen FSD (epoch ms): it went down. */
   leftAfterFsdAt?: number;
+  /**
+   * Why the master itself closed the last connection (missed pings, idle, replaced, stopping, rejected):
+   * such a close says nothing about the member and never confirms it down. Absent when the member closed.
+   */
+  closedByMaster?: string;
+}
+
+/** How a connection ended, as its transport saw it. */
+export interface DisconnectInfo {
+  /** The member closed after seeing FSD (NUT): it went down (epoch ms). Only for a close the member made. */
+  leftAfterFsdAt?: number;
+  /** The master closed it (its own timer or decision): never a confirmation. */
+  closedByMaster?: string;
 }
 
 interface Member extends MemberInfo {
   channel: MemberChannel | null;
+  /** Known in advance (an agent token, a NUT user with a group): kept while disconnected. */
+  declared: boolean;
 }
 
 export interface RegistryListener {
@@ -43,9 +58,13 @@ export class FleetRegistry {
   private readonly members = new Map<string, Member>();
   private readonly listeners = new Set<RegistryListener>();
 
-  /** Members configured in advance (agents with tokens), so an offline one is known and reported. */
+  /** Members configured in advance (agents with tokens, NUT users with a group), so an offline one is known and reported. */
   declare(id: string, kind: MemberKind, group: string): void {
-    if (this.members.has(id)) return;
+    const known = this.members.get(id);
+    if (known) {
+      known.declared = true;
+      return;
+    }
     this.members.set(id, {
       id,
       kind,
@@ -56,36 +75,51 @@ export class FleetRegistry {
       dryRun: false,
       address: null,
       channel: null,
+      declared: true,
     });
+  }
+
+  /** No longer configured (a reload removed it): dropped unless connected, then forgettable like any other. */
+  undeclare(id: string): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    m.declared = false;
+    if (!m.connected) this.members.delete(id);
   }
 
   connect(
     info: Omit<MemberInfo, 'connected' | 'lastSeen'> & { lastSeen: number },
     channel: MemberChannel,
   ): void {
-    const member: Member = { ...info, connected: true, channel };
+    const member: Member = {
+      ...info,
+      connected: true,
+      channel,
+      declared: this.members.get(info.id)?.declared ?? false,
+    };
     this.members.set(info.id, member);
     for (const l of this.listeners) l.connected?.(this.view(member));
   }
 
-  disconnect(id: string, channel: MemberChannel, leftAfterFsdAt?: number): void {
+  disconnect(id: string, channel: MemberChannel, how: DisconnectInfo = {}): void {
     const m = this.members.get(id);
     // a replaced connection's late close must not mark the new one offline
     if (!m || m.channel !== channel) return;
     m.connected = false;
     m.channel = null;
-    if (leftAfterFsdAt !== undefined) m.leftAfterFsdAt = leftAfterFsdAt;
+    if (how.closedByMaster !== undefined) m.closedByMaster = how.closedByMaster;
+    else if (how.leftAfterFsdAt !== undefined) m.leftAfterFsdAt = how.leftAfterFsdAt;
     for (const l of this.listeners) l.disconnected?.(this.view(m));
   }
 
   /**
    * Forgets a disconnected member that was never declared in advance (a NUT client that left without being
    * ordered): its id carries its source port, so a reconnect registers anew and the old entry would
-   * otherwise sit "offline" at its step until the deadline.
+   * otherwise sit "offline" at its step until the deadline. A declared member stays (known, offline).
    */
   forget(id: string): void {
     const m = this.members.get(id);
-    if (m && !m.connected) this.members.delete(id);
+    if (m && !m.connected && !m.declared) this.members.delete(id);
   }
 
   touch(id: string, now: number): void {
@@ -127,7 +161,7 @@ export class FleetRegistry {
   }
 
   private view(m: Member): MemberInfo {
-    const { channel: _channel, ...info } = m;
+    const { channel: _channel, declared: _declared, ...info } = m;
     return { ...info };
   }
 }

@@ -171,6 +171,20 @@ function applyMemberEntry(stage: RecoveredStage, event: string, r: StoredRecord)
   }
 }
 
+/**
+ * A NUT client shown its order after its stage stopped waiting (late-order) and its own close then
+ * (late-down): only a member the stage knew, cut short at its deadline, keeps when that happened; the
+ * state stays "cut short". A session that was no member of the stage is history only.
+ */
+function applyLateEntry(stage: RecoveredStage, event: string, r: StoredRecord): void {
+  const id = str(r.memberId);
+  const m = id ? stage.members[id] : undefined;
+  const ts = num(r.ts);
+  if (m?.state !== 'deadline' || ts === null) return;
+  if (event === 'late-order') m.orderedAt ??= ts;
+  else m.downAt ??= ts;
+}
+
 function newStage(spec: PlannedStage): RecoveredStage {
   return {
     spec,
@@ -275,7 +289,9 @@ function applySequenceEntry(state: RecoveredState, r: StoredRecord): void {
       return;
     default: {
       const stage = stageOf(state, r);
-      if (stage) applyMemberEntry(stage, event, r);
+      if (!stage) return;
+      if (event === 'late-order' || event === 'late-down') applyLateEntry(stage, event, r);
+      else applyMemberEntry(stage, event, r);
     }
   }
 }

@@ -2,8 +2,10 @@
  * One member's way down within one step (or early group): pending -> ordered -> acked -> going-down ->
  * down, or offline (not connected when ordered) and deadline (cut short). Confirmed down means, for an
  * upsfleet agent, ack + going-down + its connection closed (or a dry-run going-down: "it would now be
- * down"); for a stock NUT client, which cannot ack, its disconnect after the order. Each method returns
- * whether it changed anything, so duplicates (an agent replaying after a reconnect) are harmless.
+ * down"); for a stock NUT client, which cannot ack, its own LOGOUT or close after the order. A close the
+ * master caused (its ping or idle timer, a replaced connection) and a deadline never confirm anything.
+ * Each method returns whether it changed anything, so duplicates (an agent replaying after a reconnect)
+ * are harmless.
  */
 
 import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
@@ -116,17 +118,31 @@ export class MemberProgress {
     return 'going-down';
   }
 
-  /** Returns true when this close confirms it down. */
-  disconnected(now: number): boolean {
+  /**
+   * Returns true when this close confirms it down. Only a close the member made counts: one the master
+   * caused (missed pings, idle timer, a replaced connection, stopping) says nothing about the host.
+   */
+  disconnected(now: number, byMaster = false): boolean {
     if (this.isFinished) return false;
     // a stock NUT client cannot ack: its logout after seeing FSD is all it can say
-    const confirms = this.kind === 'nut' ? this.state === 'ordered' : this.state === 'going-down';
+    const confirms =
+      !byMaster && (this.kind === 'nut' ? this.state === 'ordered' : this.state === 'going-down');
     if (confirms) {
       this.markDown(now);
       return true;
     }
     this.disconnectedAt = now;
     return false;
+  }
+
+  /** Shown its order after its stage stopped waiting for it (a NUT client logging in late): recorded, not waited for. */
+  lateOrdered(now: number): void {
+    if (this.state === 'deadline') this.orderedAt ??= now;
+  }
+
+  /** Its own close after a late order: it went down, after its stage's deadline (the state keeps saying so). */
+  lateDown(now: number): void {
+    if (this.state === 'deadline') this.downAt ??= now;
   }
 
   cutByDeadline(): boolean {

@@ -108,6 +108,10 @@ export type TimelineKind =
   | 'disconnected'
   | 'down'
   | 'deadline'
+  /** A NUT client shown its order (FSD) after its stage stopped waiting for it (logged in late). */
+  | 'late-order'
+  /** That late-ordered NUT client's own logout or close: it went down, after its stage. */
+  | 'late-down'
   | 'step-end'
   | 'early-end'
   | 'final-wait'
@@ -131,7 +135,7 @@ export interface TimelineEntry {
   detail?: string;
   /** step-start/early-start: epoch ms at which the stage stops waiting. */
   deadline?: number;
-  /** order/offline: who the member is, so that a restarted master knows it without its connection. */
+  /** order/offline/late-order: who the member is, so that a restarted master knows it without its connection. */
   memberKind?: MemberKind;
   group?: string;
   /** down: confirmed by its early group earlier, not ordered again. */

@@ -310,6 +310,7 @@ export class Sequencer {
       drill,
       (e) => this.emit(run, e),
       (id) => this.downEarly(id, drill),
+      () => !run.abandoned,
     );
     run.stages = plan.map((spec, i) => new Stage({ ...spec }, ctx, () => this.beginStep(run, i + 1, finish)));
     return { run, finish };
@@ -323,6 +324,8 @@ export class Sequencer {
       drill,
       (e) => this.emit(entry, e),
       () => undefined,
+      // a group that left early sees FSD again on a late login only once the whole fleet goes down
+      () => this.run !== null && !this.run.drill && !this.run.abandoned,
     );
     const stage = new Stage(spec, ctx, () => {});
     this.early.set(group, { runId, reason, drill, stage });
@@ -474,6 +477,7 @@ export class Sequencer {
     drill: boolean,
     emit: StageContext['emit'],
     downElsewhere: StageContext['downElsewhere'],
+    showLate: NonNullable<StageContext['showLate']>,
   ): StageContext {
     return {
       clock: this.clock,
@@ -485,6 +489,7 @@ export class Sequencer {
       emit,
       batch: this.opts.batch ?? ((fn) => fn()),
       downElsewhere,
+      showLate,
     };
   }
 

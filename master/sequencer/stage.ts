@@ -2,7 +2,10 @@
  * One stage of a shutdown: a step of the fleet sequence, or an early group on its own. It orders every
  * member of its groups, re-sends the same order to a member that (re)connects while it runs, and ends
  * when every member is confirmed down (after the settle time) or at its deadline, whichever comes first;
- * at the deadline every unconfirmed member is recorded as cut short, with what it had reached.
+ * at the deadline every unconfirmed member is recorded as cut short, with what it had reached. Only what
+ * a member did confirms it: a close the master caused (ping or idle timer, replaced, stopping) never does.
+ * A NUT client that logs in after its stage stopped waiting for it is shown its order (FSD) all the same,
+ * journaled as a late order, and its own logout then as a late down.
  */
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -35,6 +38,11 @@ export interface StageContext {
   batch<T>(fn: () => T): T;
   /** When a member was already confirmed down by an early group, or undefined. */
   downElsewhere(memberId: string): number | null | undefined;
+  /**
+   * Whether a NUT client logging in after this stage stopped waiting still gets its order (FSD): false
+   * once its run was abandoned, or for an early group that left while no fleet run is under way. Default true.
+   */
+  showLate?(): boolean;
 }
 
 export function waitingStepView(spec: StageSpec): StepView {
@@ -55,6 +63,8 @@ export function waitingStepView(spec: StageSpec): StepView {
 export class Stage {
   state: StageState = 'waiting';
   private readonly members = new Map<string, MemberProgress>();
+  /** NUT clients shown their order after the stage stopped waiting for them, until they leave: id -> order id. */
+  private readonly late = new Map<string, string>();
   private startedAt: number | null = null;
   private deadline: number | null = null;
   private endedAt: number | null = null;
@@ -124,7 +134,7 @@ export class Stage {
     this.endedBy = rec.endedBy;
     for (const r of Object.values(rec.members)) {
       const m = new MemberProgress(r.id, r.kind, r.group, r.orderId);
-      m.restore(r, this.orderFor(m));
+      m.restore(r, this.orderFor(m.orderId));
       this.members.set(r.id, m);
     }
     if (this.state === 'done') this.resolveEnded();
@@ -147,8 +157,12 @@ export class Stage {
   }
 
   onConnected(info: MemberInfo): void {
-    if (this.state !== 'running') return;
+    if (this.state === 'waiting') return;
     const known = this.members.get(info.id);
+    if (this.state !== 'running' || known?.isFinished) {
+      this.lateOrder(info, known);
+      return;
+    }
     if (known) {
       const order = known.pendingOrder;
       if (!order) return;
@@ -172,11 +186,16 @@ export class Stage {
   }
 
   onDisconnected(info: MemberInfo): void {
+    if (this.late.has(info.id)) {
+      this.lateGone(info);
+      return;
+    }
     if (this.state !== 'running') return;
     const m = this.members.get(info.id);
     if (!m || m.isFinished) return;
     const now = this.ctx.clock.now();
-    if (m.disconnected(now)) {
+    const byMaster = info.closedByMaster;
+    if (m.disconnected(now, byMaster !== undefined)) {
       this.log.info(
         { memberId: m.id, kind: m.kind },
         'member confirmed down: connection closed after its order',
@@ -187,10 +206,17 @@ export class Stage {
     }
     if (m.state === 'offline' || m.state === 'pending') return;
     this.log.warn(
-      { memberId: m.id, state: m.state },
-      'member disconnected before confirming: still waited for',
+      { memberId: m.id, state: m.state, closedByMaster: byMaster },
+      byMaster === undefined
+        ? 'member disconnected before confirming: still waited for'
+        : 'the master closed the connection of a member it waits for: not a confirmation, still waited for',
     );
-    this.emit({ kind: 'disconnected', memberId: m.id, orderId: m.orderId, detail: m.state });
+    this.emit({
+      kind: 'disconnected',
+      memberId: m.id,
+      orderId: m.orderId,
+      detail: byMaster === undefined ? m.state : `${m.state}; closed by the master: ${byMaster}`,
+    });
   }
 
   ack(m: MemberProgress): void {
@@ -317,13 +343,56 @@ export class Stage {
     this.checkComplete();
   }
 
+  /**
+   * A NUT client logging in after its stage stopped waiting for it (cut short at the deadline, confirmed
+   * down and back, or a new session of a group already gone): NUT latches FSD, so it sees FSD at once and
+   * shuts down. Journaled before it sees it; never waited for. Agents and drills are left alone.
+   */
+  private lateOrder(info: MemberInfo, known: MemberProgress | undefined): void {
+    if (info.kind !== 'nut' || this.ctx.drill || !this.spec.groups.includes(info.group)) return;
+    if (!this.isActive && !(this.ctx.showLate?.() ?? true)) return;
+    const now = this.ctx.clock.now();
+    const orderId = known?.orderId ?? `${this.ctx.runId}:${info.id}`;
+    known?.lateOrdered(now);
+    this.late.set(info.id, orderId);
+    this.log.warn(
+      { memberId: info.id, orderId, reached: known?.state ?? null },
+      'NUT client logged in after its stage stopped waiting for it: shown FSD now (not waited for)',
+    );
+    this.emit({
+      kind: 'late-order',
+      memberId: info.id,
+      orderId,
+      memberKind: info.kind,
+      group: info.group,
+      detail: known ? known.state : 'not a member when its stage ran',
+    });
+    this.ctx.registry.sendOrder(info.id, this.orderFor(orderId));
+  }
+
+  /** A late-ordered NUT client left: its own close is its going down (after its stage); the master's is not. */
+  private lateGone(info: MemberInfo): void {
+    const orderId = this.late.get(info.id)!;
+    this.late.delete(info.id);
+    if (info.closedByMaster !== undefined) {
+      this.log.warn(
+        { memberId: info.id, orderId, closedByMaster: info.closedByMaster },
+        'the master closed a late-ordered NUT client: not a confirmation',
+      );
+      return;
+    }
+    this.members.get(info.id)?.lateDown(this.ctx.clock.now());
+    this.log.info({ memberId: info.id, orderId }, 'late-ordered NUT client left after seeing FSD: down late');
+    this.emit({ kind: 'late-down', memberId: info.id, orderId, detail: 'connection closed' });
+  }
+
   /** The order every (re-)send of this member carries: same id, same deadline. */
-  private orderFor(m: MemberProgress): OrderMsg {
+  private orderFor(orderId: string): OrderMsg {
     const { clock, reason, drill } = this.ctx;
     return envelop<OrderMsg>(
       {
         type: 'order',
-        orderId: m.orderId,
+        orderId,
         action: 'shutdown',
         reason,
         deadline: this.deadline ?? clock.now() + this.spec.deadlineMs,
@@ -336,7 +405,7 @@ export class Stage {
 
   /** Records the order (journal) and returns it when the member is connected to receive it. */
   private prepareOrder(m: MemberProgress): OrderMsg | null {
-    const order = this.orderFor(m);
+    const order = this.orderFor(m.orderId);
     const first = m.ordered(order, this.ctx.clock.now());
     const who = memberRef(m);
     if (this.ctx.registry.isConnected(m.id)) {

@@ -80,6 +80,8 @@ interface Session {
   handshakeTimer: TimerHandle | null;
   pingTimer: TimerHandle | null;
   missedPings: number;
+  /** Why the master closed this connection itself (missed pings, rejected): its close never confirms the agent down. */
+  closedByMaster?: string;
 }
 
 export class AgentServer {
@@ -296,7 +298,10 @@ export class AgentServer {
         'agent reconnected; closing its old connection',
       );
       this.clearTimers(previous);
-      if (previous.channel) this.opts.registry.disconnect(entry.id, previous.channel);
+      if (previous.channel)
+        this.opts.registry.disconnect(entry.id, previous.channel, {
+          closedByMaster: 'replaced by a newer connection',
+        });
       previous.agentId = null;
       previous.ws.close(CloseCodes.REPLACED, 'replaced by a newer connection');
     }
@@ -356,6 +361,7 @@ export class AgentServer {
           { agentId: session.agentId, address: session.address },
           'agent missed two pings, terminating',
         );
+        session.closedByMaster ??= 'missed pings';
         session.ws.terminate();
         return;
       }
@@ -381,6 +387,7 @@ export class AgentServer {
       'rejected agent message, closing that connection',
     );
     this.clearTimers(session);
+    session.closedByMaster ??= `rejected: ${code}`;
     session.ws.close(closeCode, reason.slice(0, 120));
   }
 
@@ -397,7 +404,12 @@ export class AgentServer {
     const id = session.agentId;
     if (id && this.byAgent.get(id) === session) {
       this.byAgent.delete(id);
-      if (session.channel) this.opts.registry.disconnect(id, session.channel);
+      if (session.channel)
+        this.opts.registry.disconnect(
+          id,
+          session.channel,
+          session.closedByMaster === undefined ? {} : { closedByMaster: session.closedByMaster },
+        );
       this.opts.logger.info({ agentId: id, address: session.address }, 'agent disconnected');
     }
   }

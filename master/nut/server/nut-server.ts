@@ -16,7 +16,7 @@ import type { FleetRegistry } from '../../fleet/registry.js';
 import type { Source } from '../../sources/source.js';
 import type { StateHub } from '../../state/state-hub.js';
 import { NutSession } from './nut-session.js';
-import { NutUsers } from './nut-users.js';
+import { declaredNutMembers, NutUsers } from './nut-users.js';
 import type { LoggedInClient, NutServerContext, TrackingState } from './server-context.js';
 
 export const DEFAULT_NUT_IDLE_MS = 60_000;
@@ -101,6 +101,7 @@ export class NutServer {
         get: (id) => this.tracked.get(id),
       },
     };
+    this.declareUsers([], config.users ?? []);
     this.server = createServer((socket) => this.accept(socket));
     this.server.maxConnections = config.maxConnections ?? DEFAULT_NUT_MAX_CONNECTIONS;
   }
@@ -150,12 +151,25 @@ export class NutServer {
 
   /** A reloaded `nut.users` (SIGHUP): new logins and commands are checked against it. */
   setUsers(users: readonly NutUserT[]): void {
+    const before = this.ctx.users.all();
     this.ctx.users.replace(users);
+    this.declareUsers(before, users);
   }
 
   /** Open connections (logged in or not). */
   get connectionCount(): number {
     return this.sessions.size;
+  }
+
+  /**
+   * Users with a group are fleet members known in advance (offline until they log in); a reload drops
+   * those no longer configured with that group (a member already in a running step keeps its place there).
+   */
+  private declareUsers(before: readonly NutUserT[], after: readonly NutUserT[]): void {
+    const now = new Map(declaredNutMembers(after).map((m) => [m.id, m.group]));
+    for (const old of declaredNutMembers(before))
+      if (now.get(old.id) !== old.group) this.opts.registry.undeclare(old.id);
+    for (const [id, group] of now) this.opts.registry.declare(id, 'nut', group);
   }
 
   private logins(): LoggedInClient[] {

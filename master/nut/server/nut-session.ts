@@ -1,7 +1,9 @@
 /**
  * One client connection of the NUT server: line framing, commands answered strictly in order, the
  * idle timer, and the client's membership in the fleet (registered at LOGIN, confirmed down when it
- * logs out or its connection closes; a shutdown order makes FSD visible to it).
+ * logs out or closes its connection after its order; a shutdown order makes FSD visible to it). A close
+ * the master makes (idle timer, stop) is never the client's confirmation, and a client shown its order
+ * is never dropped for silence: a frozen upsmon stays "no confirmation yet" until its step's deadline.
  */
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
@@ -13,6 +15,7 @@ import { NutErr } from '../protocol/err-codes.js';
 import { LineSplitter } from '../protocol/line-splitter.js';
 import { tokenizeLine } from '../protocol/tokenize.js';
 import { runCommand } from './nut-commands.js';
+import { nutMemberId } from './nut-users.js';
 import type { NutServerContext } from './server-context.js';
 import type { ViewOptions } from './ups-view.js';
 
@@ -35,6 +38,9 @@ export class NutSession {
   /** Logged in as a user with an upsfleet group (a planned step of the sequence). */
   private grouped = false;
   private closed = false;
+  /** Why the master closed this connection itself (idle, stopping, a TCP timeout); undefined: the client did. */
+  private closedByMaster: string | undefined;
+  private silentAfterOrderLogged = false;
   private idle: TimerHandle | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly splitter: LineSplitter;
@@ -58,9 +64,7 @@ export class NutSession {
       this.armIdle();
       this.splitter.push(chunk);
     });
-    socket.on('error', (err) =>
-      this.ctx.logger.debug({ err, client: this.address }, 'NUT client socket error'),
-    );
+    socket.on('error', (err) => this.onSocketError(err, 'NUT client socket error'));
     socket.on('close', () => this.handleClose());
     this.armIdle();
   }
@@ -99,7 +103,7 @@ export class NutSession {
       this.splitter.push(chunk);
     });
     tls.on('error', (err) => {
-      this.ctx.logger.debug({ err, client: this.address }, 'NUT client TLS error');
+      this.onSocketError(err, 'NUT client TLS error');
       tls.destroy();
     });
     this.socket = tls;
@@ -123,8 +127,9 @@ export class NutSession {
     this.ctx.clock.setTimer(5_000, () => this.socket.destroy());
   }
 
-  /** Drop the connection now (idle shedding, server stop). */
-  destroy(): void {
+  /** Drop the connection now (idle shedding, server stop): the master's doing, never the client's confirmation. */
+  destroy(why = 'stopping'): void {
+    this.closedByMaster ??= why;
     this.closed = true;
     this.socket.destroy();
   }
@@ -132,7 +137,12 @@ export class NutSession {
   /** LOGIN accepted: join the fleet as a member of the user's group. */
   login(ups: string, user: NutUserT): void {
     this.loginUps = ups;
-    const id = `nut:${user.name}@${this.address}`;
+    // a user with a group is the member known in advance, unless another session of that user holds it
+    const declared = nutMemberId(user.name);
+    const id =
+      user.group !== undefined && !this.ctx.registry.isConnected(declared)
+        ? declared
+        : nutMemberId(user.name, this.address);
     this.memberId = id;
     this.ordered = this.ctx.wasOrdered(user.name, this.ip);
     this.grouped = user.group !== undefined;
@@ -173,9 +183,26 @@ export class NutSession {
     this.idle?.cancel();
     if (this.closed) return;
     this.idle = this.ctx.clock.setTimer(this.limits.idleMs, () => {
+      if (this.ordered && this.channel) {
+        // dropping it would end its membership on the master's own timer: it stays, unconfirmed
+        if (!this.silentAfterOrderLogged)
+          this.ctx.logger.warn(
+            { client: this.address, member: this.memberId },
+            'NUT client silent after its order: kept connected, not confirmed down (its step waits up to its deadline)',
+          );
+        this.silentAfterOrderLogged = true;
+        this.armIdle();
+        return;
+      }
       this.ctx.logger.info({ client: this.address, member: this.memberId }, 'NUT client idle: dropping it');
-      this.destroy();
+      this.destroy('idle');
     });
+  }
+
+  private onSocketError(err: Error, msg: string): void {
+    // the kernel giving up on a silent peer is a timer too, not the client closing
+    if ((err as NodeJS.ErrnoException).code === 'ETIMEDOUT') this.closedByMaster ??= 'TCP timeout';
+    this.ctx.logger.debug({ err, client: this.address }, msg);
   }
 
   private enqueue(line: string): void {
@@ -215,10 +242,25 @@ export class NutSession {
 
   private leaveFleet(): void {
     if (this.memberId && this.channel) {
-      // after seeing FSD (its order, or a primary's latch) leaving is going down, even before its step
-      const sawFsd = this.seesFsd() ? this.ctx.clock.now() : undefined;
-      this.ctx.registry.disconnect(this.memberId, this.channel, sawFsd);
-      this.ctx.logger.info({ member: this.memberId }, 'NUT client left (logout or connection closed)');
+      const byMaster = this.closedByMaster;
+      // after seeing FSD (its order, or a primary's latch) leaving is going down, even before its step;
+      // a close the master made is not the client leaving
+      const sawFsd = byMaster === undefined && this.seesFsd() ? this.ctx.clock.now() : undefined;
+      this.ctx.registry.disconnect(
+        this.memberId,
+        this.channel,
+        byMaster !== undefined
+          ? { closedByMaster: byMaster }
+          : sawFsd !== undefined
+            ? { leftAfterFsdAt: sawFsd }
+            : {},
+      );
+      this.ctx.logger.info(
+        { member: this.memberId, closedByMaster: byMaster },
+        byMaster === undefined
+          ? 'NUT client left (logout or connection closed)'
+          : 'NUT client dropped by the master',
+      );
       // one that was neither ordered nor saw FSD is just gone (a reload, a blip): its next login is a new member
       if (!this.ordered && sawFsd === undefined) this.ctx.registry.forget(this.memberId);
     }

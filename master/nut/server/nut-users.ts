@@ -8,6 +8,20 @@ import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
 
 export type NutAction = 'LOGIN' | 'PRIMARY' | 'FSD' | 'SET' | 'INSTCMD';
 
+/**
+ * The fleet member id of a NUT client. A user with a group is one member known in advance, `nut:<user>`
+ * (waited for as offline at its step when not logged in); a second session of the same user while the
+ * first is logged in, and every session of a user without a group, is its own member `nut:<user>@<address>`.
+ */
+export function nutMemberId(user: string, address?: string): string {
+  return address === undefined ? `nut:${user}` : `nut:${user}@${address}`;
+}
+
+/** The members that the users with a group make known in advance: one per user. */
+export function declaredNutMembers(users: readonly NutUserT[]): Array<{ id: string; group: string }> {
+  return users.flatMap((u) => (u.group === undefined ? [] : [{ id: nutMemberId(u.name), group: u.group }]));
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
@@ -23,6 +37,10 @@ export class NutUsers {
   replace(users: readonly NutUserT[]): void {
     this.byName.clear();
     for (const u of users) this.byName.set(u.name, u);
+  }
+
+  all(): NutUserT[] {
+    return [...this.byName.values()];
   }
 
   get(name: string): NutUserT | undefined {

@@ -20,11 +20,19 @@ const order = (step: number): OrderMsg => ({
 test('LOGIN registers the client with its group (or @secondaries); LOGOUT and a vanished client disconnect it', async (t) => {
   const h = await startHarness();
   t.after(() => h.close());
+  // a user with a group is a member known in advance, offline until it logs in
+  const nasId = 'nut:nas';
+  assert.deepEqual(
+    h.registry.all().map((m) => [m.id, m.group, m.connected]),
+    [
+      ['nut:nas', 'nas', false],
+      ['nut:web', 'web', false],
+    ],
+  );
   const nas = await h.client();
   await nas.login('nas', 'naspass');
   const mon = await h.client();
   await mon.login('mon', 'monpass');
-  const nasId = `nut:nas@127.0.0.1:${nas.localPort}`;
   const monId = `nut:mon@127.0.0.1:${mon.localPort}`;
   assert.deepEqual(h.events, [`connected ${nasId} nas`, `connected ${monId} @secondaries`]);
   const info = h.registry.get(nasId)!;
@@ -39,9 +47,9 @@ test('LOGIN registers the client with its group (or @secondaries); LOGOUT and a 
 
   assert.equal(await nas.cmd('LOGOUT'), 'OK Goodbye');
   await nas.closedPromise;
-  // left without an order: disconnected, then forgotten (a reconnect is a new member, not a stale offline one)
-  assert.equal(h.registry.get(nasId), undefined);
-  // vanishes without LOGOUT
+  // left without an order: disconnected; known in advance, it stays a member (offline)
+  assert.equal(h.registry.get(nasId)?.connected, false);
+  // vanishes without LOGOUT: without a group it is forgotten (a reconnect is a new member, not a stale offline one)
   mon.destroy();
   await until(() => h.events.includes(`disconnected ${monId}`), 'registry disconnect of a vanished client');
   assert.equal(h.registry.get(monId), undefined);
@@ -56,7 +64,7 @@ test('sendOrder makes FSD visible to that client only, in GET VAR and LIST VAR',
   const web = await h.client();
   await web.login('web', 'webpass');
   const anon = await h.client();
-  assert.ok(h.registry.sendOrder(`nut:nas@127.0.0.1:${nas.localPort}`, order(1)));
+  assert.ok(h.registry.sendOrder('nut:nas', order(1)));
   assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "FSD OL CHRG"');
   assert.ok((await nas.list('LIST VAR ups')).includes('VAR ups ups.status "FSD OL CHRG"'));
   assert.equal(await web.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OL CHRG"');
@@ -130,7 +138,7 @@ test('idle clients are shed after idleTimeout (ManualClock); activity keeps them
   t.after(() => h.close());
   const idle = await h.client();
   await idle.login('web', 'webpass');
-  const idleId = `nut:web@127.0.0.1:${idle.localPort}`;
+  const idleId = 'nut:web';
   const busy = await h.client();
   await busy.login('mon', 'monpass');
   for (let i = 0; i < 4; i++) {
@@ -180,7 +188,7 @@ test('LB is held back from grouped clients until their step; others see the real
   assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG"');
   assert.equal(await mon.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG LB"');
   assert.equal(await anon.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG LB"');
-  h.registry.sendOrder(`nut:nas@127.0.0.1:${nas.localPort}`, order(2));
+  h.registry.sendOrder('nut:nas', order(2));
   assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "FSD OB DISCHRG LB"');
 });
 
