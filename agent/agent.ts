@@ -1,21 +1,38 @@
 /**
- * The agent: one class wiring the master link, the local safety policy, the order executor and the
+ * The agent: one class wiring the master link(s), the local safety policy, the order executor and the
  * notify command. The constructor only stores; start() connects; stop() closes gracefully (1000).
+ * A host fed by several UPSes (`supplies:`) follows one master per UPS at once, each link with its own
+ * local deadtime and place in that master's order; agent/supplies.ts counts the supplies it still trusts
+ * and decides which order to obey. The single `master:` form is one supply of power value 1.
  */
 import { hostname as osHostname } from 'node:os';
 import { type Clock, systemClock } from '../shared/clock.js';
-import type { AgentSettings } from '../shared/config/agent-settings.js';
+import { type AgentSettings, type SupplySpec, suppliesOf } from '../shared/config/agent-settings.js';
 import type { runHooks } from '../shared/exec/hook-runner.js';
 import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
 import type { powerOff } from '../shared/exec/power-off.js';
 import { sendWebhooks } from '../shared/exec/webhook.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
-import type { MasterMsg, StateMsg, WelcomeMsg } from '../shared/protocol/messages.js';
+import {
+  CloseCodes,
+  type MasterMsg,
+  type OrderMsg,
+  type StateMsg,
+  type SupplyDeclarationT,
+  type WelcomeMsg,
+} from '../shared/protocol/messages.js';
 import { Discovery } from './discovery.js';
 import { LocalSafety } from './local-safety.js';
 import { LostMasterDelayStore } from './lost-master-delay-store.js';
-import { type DisconnectInfo, MasterConnection, type WebSocketImpl } from './master-connection.js';
+import {
+  type AgentBody,
+  type DisconnectInfo,
+  type HelloFields,
+  MasterConnection,
+  type WebSocketImpl,
+} from './master-connection.js';
 import { OrderExecutor } from './order-executor.js';
+import { Supplies } from './supplies.js';
 import { AGENT_VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -39,17 +56,35 @@ export interface AgentOptions {
 /** What this agent can do, announced in hello. */
 export const AGENT_CAPABILITIES = ['order', 'progress', 'drill', 'dry-run', 'notify', 'local-safety'];
 
+/** One master the agent follows (one per UPS feeding the host): its link, local deadtime and place in its order. */
+interface SupplyLink {
+  index: number;
+  spec: SupplySpec;
+  connection: MasterConnection;
+  safety: LocalSafety;
+  /** Our place in this master's shutdown order, kept across restarts for the lost-master case. */
+  place: LostMasterDelayStore;
+  /** The last `state` snapshot from this master, per UPS. */
+  states: Map<string, StateMsg>;
+  welcome: WelcomeMsg | null;
+  /** A welcome came since the link last opened. */
+  welcomed: boolean;
+  /** An older master refused our hello with `supplies`: we say hello without it (and it gets no decline). */
+  legacyHello: boolean;
+}
+
 export class Agent {
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly connection: MasterConnection;
   /** mDNS discovery when the config says `master: { auto: true }`. */
   private readonly discovery: Discovery | null;
-  private readonly safety: LocalSafety;
-  /** Our place in the shutdown order, kept across restarts for the lost-master case. */
-  private readonly place: LostMasterDelayStore;
+  private readonly links: SupplyLink[];
+  /** Several UPSes feed this host (`supplies:` in the config). */
+  private readonly multi: boolean;
+  private readonly supplies: Supplies;
+  /** Which link each order came from: the executor's replies go back to that master. */
+  private readonly orderLink = new Map<string, number>();
   private readonly executor: OrderExecutor;
-  private readonly states = new Map<string, StateMsg>();
   private readonly notifications = new Set<Promise<unknown>>();
   private _welcome: WelcomeMsg | null = null;
   private started = false;
@@ -61,57 +96,101 @@ export class Agent {
   ) {
     this.clock = opts.clock ?? systemClock;
     this.logger = (opts.logger ?? silentLogger()).child({ agentId: settings.id });
-    this.discovery = settings.masterAuto
-      ? new Discovery({
-          fingerprints: settings.masterTls.fingerprints,
-          logger: this.logger.child({ module: 'discovery' }),
-          ...(opts.mdns ? { mdns: opts.mdns } : {}),
-        })
-      : null;
-    this.connection = new MasterConnection({
-      urls: this.discovery ? () => this.discovery?.urls() ?? [] : settings.masterUrls,
-      tls: settings.masterTls,
-      onPinMismatch: (url, presented) => this.discovery?.refused(url, presented),
-      hello: {
-        agentId: settings.id,
-        group: settings.group,
-        version: opts.version ?? AGENT_VERSION,
-        capabilities: AGENT_CAPABILITIES,
-        token: settings.token,
-        dryRun: settings.shutdown.dryRun,
-        hostname: (opts.hostname ?? osHostname()).slice(0, 255),
-      },
-      reconnect: settings.reconnect,
-      clock: this.clock,
-      logger: this.logger.child({ module: 'master-connection' }),
-      ...(opts.WebSocket ? { WebSocket: opts.WebSocket } : {}),
-      ...(opts.random ? { random: opts.random } : {}),
-      onMessage: (msg) => this.onMessage(msg),
-      onConnected: () => this.safety.masterReachable(),
-      onDisconnected: (info) => this.onDisconnected(info),
+    const { supplies, minSupplies } = suppliesOf(settings);
+    this.multi = settings.supplies !== undefined && settings.supplies.length > 0;
+    this.discovery =
+      settings.masterAuto && !this.multi
+        ? new Discovery({
+            fingerprints: settings.masterTls.fingerprints,
+            logger: this.logger.child({ module: 'discovery' }),
+            ...(opts.mdns ? { mdns: opts.mdns } : {}),
+          })
+        : null;
+    this.supplies = new Supplies({
+      supplies: supplies.map((sp) => ({ name: sp.name, powerValue: sp.powerValue })),
+      minSupplies,
+      logger: this.logger.child({ module: 'supplies' }),
+      isDown: () => this.executor.shuttingDown,
+      obey: (index, order) => this.obey(index, order),
+      shutdownLocally: (reason) => this.shutdownLocally(reason),
+      report: (index, declaration) => this.report(index, declaration),
     });
-    this.safety = new LocalSafety({
-      deadtimeMs: settings.deadtimeMs,
-      clock: this.clock,
-      logger: this.logger.child({ module: 'local-safety' }),
-      onShutdown: (reason) => this.shutdownLocally(reason),
-    });
-    this.place = new LostMasterDelayStore(settings.stateDir, this.logger.child({ module: 'local-safety' }));
+    this.links = supplies.map((spec, index) => this.makeLink(spec, index, opts));
     this.executor = new OrderExecutor({
       agentId: settings.id,
       hooks: settings.hooks,
       shutdown: settings.shutdown,
       clock: this.clock,
       logger: this.logger.child({ module: 'shutdown' }),
-      send: (body) => {
-        if (!this.connection.send(body))
-          this.logger.debug({ type: body.type }, 'master link down: message not sent');
+      send: (body) => this.sendReply(body),
+      // the OS is going down: close the links now so the masters see it at once
+      onPowerOffStarted: () => {
+        for (const link of this.links) void link.connection.suspend();
       },
-      // the OS is going down: close the link now so the master sees it at once
-      onPowerOffStarted: () => void this.connection.suspend(),
       ...(opts.runHooks ? { runHooks: opts.runHooks } : {}),
       ...(opts.powerOff ? { powerOff: opts.powerOff } : {}),
     });
+  }
+
+  /** The first (or only) master's link, its local safety and its saved place. */
+  private get connection(): MasterConnection {
+    return this.links[0]!.connection;
+  }
+
+  private get safety(): LocalSafety {
+    return this.links[0]!.safety;
+  }
+
+  private makeLink(spec: SupplySpec, index: number, opts: AgentOptions): SupplyLink {
+    const settings = this.settings;
+    const logger = this.multi ? this.logger.child({ supply: spec.name }) : this.logger;
+    const hello: HelloFields = {
+      agentId: settings.id,
+      group: settings.group,
+      version: opts.version ?? AGENT_VERSION,
+      capabilities: AGENT_CAPABILITIES,
+      token: spec.token,
+      dryRun: settings.shutdown.dryRun,
+      hostname: (opts.hostname ?? osHostname()).slice(0, 255),
+    };
+    const link = {
+      index,
+      spec,
+      states: new Map(),
+      welcome: null,
+      welcomed: false,
+      legacyHello: false,
+    } as Omit<SupplyLink, 'connection' | 'safety' | 'place'> as SupplyLink;
+    if (this.multi) {
+      // read at every connect: the count as it is then (an older master that refused it gets none)
+      Object.defineProperty(hello, 'supplies', {
+        enumerable: true,
+        get: () => (link.legacyHello ? undefined : this.supplies.declaration(index)),
+      });
+    }
+    link.connection = new MasterConnection({
+      urls: this.discovery ? () => this.discovery?.urls() ?? [] : spec.urls,
+      tls: spec.tls,
+      onPinMismatch: (url, presented) => this.discovery?.refused(url, presented),
+      hello,
+      reconnect: settings.reconnect,
+      clock: this.clock,
+      logger: logger.child({ module: 'master-connection' }),
+      ...(opts.WebSocket ? { WebSocket: opts.WebSocket } : {}),
+      ...(opts.random ? { random: opts.random } : {}),
+      onMessage: (msg) => this.onMessage(link, msg),
+      onConnected: () => this.onConnected(link),
+      onDisconnected: (info) => this.onDisconnected(link, info),
+    });
+    link.safety = new LocalSafety({
+      deadtimeMs: settings.deadtimeMs,
+      clock: this.clock,
+      logger: logger.child({ module: 'local-safety' }),
+      onShutdown: (reason) => this.supplies.gone(index, reason),
+      ...(this.multi ? { supply: spec.name } : {}),
+    });
+    link.place = new LostMasterDelayStore(spec.stateDir, logger.child({ module: 'local-safety' }));
+    return link;
   }
 
   get connected(): boolean {
@@ -135,9 +214,14 @@ export class Agent {
     return this._welcome;
   }
 
-  /** The last `state` snapshot received, per UPS. */
+  /** The last `state` snapshot received (from the first master), per UPS. */
   get state(): ReadonlyMap<string, StateMsg> {
-    return this.states;
+    return this.links[0]!.states;
+  }
+
+  /** Each supply as the agent counts it (one entry for a single master). */
+  get supplyView(): ReturnType<Supplies['view']> {
+    return this.supplies.view();
   }
 
   get orders(): OrderExecutor {
@@ -157,6 +241,16 @@ export class Agent {
       {
         group: s.group,
         masters: s.masterUrls,
+        ...(this.multi
+          ? {
+              supplies: this.links.map((l) => ({
+                name: l.spec.name,
+                urls: l.spec.urls,
+                powerValue: l.spec.powerValue,
+              })),
+              minSupplies: this.supplies.minSupplies,
+            }
+          : {}),
         dryRun: s.shutdown.dryRun,
         hooks: s.hooks.map((h) => h.name),
         deadtimeMs: s.deadtimeMs,
@@ -165,34 +259,37 @@ export class Agent {
         ? 'agent starting (dry-run: will write a marker instead of powering off)'
         : 'agent starting',
     );
-    this.restorePlace();
+    for (const link of this.links) this.restorePlace(link);
     this.discovery?.start();
-    this.connection.start();
+    for (const link of this.links) link.connection.start();
   }
 
   /** Graceful stop: close the link with 1000 and wait for running notify commands. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.safety.stop();
+    for (const link of this.links) link.safety.stop();
     this.discovery?.stop();
-    await this.connection.stop();
+    await Promise.all(this.links.map((link) => link.connection.stop()));
     await Promise.allSettled([...this.notifications]);
     this.logger.info('agent stopped');
   }
 
-  private onMessage(msg: MasterMsg): void {
+  private onMessage(link: SupplyLink, msg: MasterMsg): void {
     switch (msg.type) {
       case 'welcome':
-        this._welcome = msg;
-        this.keepPlace(msg);
+        link.welcome = msg;
+        link.welcomed = true;
+        if (link.index === 0) this._welcome = msg;
+        this.keepPlace(link, msg);
         this.logger.info(
           {
             masterId: msg.masterId,
             ups: msg.ups,
             step: msg.step,
             steps: msg.steps,
-            lostMasterDelayMs: this.safety.lostMasterDelayMs,
+            lostMasterDelayMs: link.safety.lostMasterDelayMs,
+            ...(this.multi ? { supply: link.spec.name } : {}),
           },
           msg.step === null
             ? 'welcomed by the master (early group)'
@@ -200,8 +297,9 @@ export class Agent {
         );
         return;
       case 'state':
-        this.states.set(msg.ups, msg);
-        this.safety.observeStatus(msg.ups, msg.vars['ups.status']);
+        link.states.set(msg.ups, msg);
+        link.safety.observeStatus(msg.ups, msg.vars['ups.status']);
+        this.supplies.observeState(link.index, msg);
         return;
       case 'event':
         this.logger.info({ ups: msg.ups, event: msg.event }, msg.message || msg.event);
@@ -209,65 +307,137 @@ export class Agent {
           event: msg.event,
           ups: msg.ups,
           message: msg.message,
-          vars: this.states.get(msg.ups)?.vars ?? {},
+          vars: link.states.get(msg.ups)?.vars ?? {},
         });
         return;
       case 'order':
-        this.executor.handleOrder(msg);
+        this.onOrder(link, msg);
         return;
       case 'ping':
         return; // answered by the connection
     }
   }
 
+  /** An order is obeyed, or declined while other supplies still feed the host (agent/supplies.ts decides). */
+  private onOrder(link: SupplyLink, order: OrderMsg): void {
+    this.orderLink.set(order.orderId, link.index);
+    // an order already carried out (re-sent after a reconnect) replays what it did
+    if (this.executor.runFor(order.orderId)) {
+      this.executor.handleOrder(order);
+      return;
+    }
+    const decision = this.supplies.order(link.index, order);
+    if (decision.obey) {
+      this.executor.handleOrder(order);
+      return;
+    }
+    if (!this.understandsSupplies(link)) {
+      // an older master knows nothing of supplies: it gets no answer and sees the order cut short
+      this.logger.info(
+        { supply: link.spec.name, orderId: order.orderId },
+        'declined order not answered (older master)',
+      );
+      return;
+    }
+    link.connection.send({
+      type: 'decline',
+      orderId: order.orderId,
+      reason: decision.reason.slice(0, 512),
+      supplies: decision.declaration,
+    });
+  }
+
+  /** A declined order whose count ran out since: carried out now, replies to the master that sent it. */
+  private obey(index: number, order: OrderMsg): void {
+    this.orderLink.set(order.orderId, index);
+    this.executor.handleOrder(order);
+  }
+
+  private understandsSupplies(link: SupplyLink): boolean {
+    return this.multi && link.welcomed && !link.legacyHello && link.connection.connected;
+  }
+
+  /** The power the other supplies give changed: tell this master (only one that took our supplies hello). */
+  private report(index: number, declaration: SupplyDeclarationT): void {
+    const link = this.links[index];
+    if (!link || !this.understandsSupplies(link)) return;
+    link.connection.send({ type: 'supplies', supplies: declaration });
+  }
+
+  /** The executor's ack, progress and going-down go to the master whose order they answer. */
+  private sendReply(body: AgentBody): void {
+    const orderId = 'orderId' in body ? body.orderId : undefined;
+    const link = this.links[(orderId !== undefined ? this.orderLink.get(orderId) : undefined) ?? 0]!;
+    if (!link.connection.send(body))
+      this.logger.debug({ type: body.type }, 'master link down: message not sent');
+  }
+
+  private onConnected(link: SupplyLink): void {
+    link.welcomed = false;
+    link.safety.masterReachable();
+    if (this.multi && !this.executor.shuttingDown) link.safety.rearm();
+    this.supplies.connected(link.index);
+  }
+
   /** The place the last welcome gave us, so that a restart while the master is down keeps it. */
-  private restorePlace(): void {
-    const saved = this.place.load();
+  private restorePlace(link: SupplyLink): void {
+    const saved = link.place.load();
     if (saved === null) return;
     if (saved.group !== this.settings.group) {
       // the config moved us to another group: that step's place is not ours any more
       this.logger.info(
-        { path: this.place.path, savedGroup: saved.group, group: this.settings.group },
+        { path: link.place.path, savedGroup: saved.group, group: this.settings.group },
         'saved place in the shutdown order belongs to another group: ignored',
       );
       return;
     }
-    this.safety.setLostMasterDelay(saved.lostMasterDelayMs);
+    link.safety.setLostMasterDelay(saved.lostMasterDelayMs);
     this.logger.info(
       {
-        path: this.place.path,
+        path: link.place.path,
         masterId: saved.masterId,
         step: saved.step,
         steps: saved.steps,
         lostMasterDelayMs: saved.lostMasterDelayMs,
-        effectiveDeadtimeMs: this.safety.effectiveDeadtimeMs,
+        effectiveDeadtimeMs: link.safety.effectiveDeadtimeMs,
       },
       'restored our place in the shutdown order from the last welcome',
     );
   }
 
-  private keepPlace(msg: WelcomeMsg): void {
+  private keepPlace(link: SupplyLink, msg: WelcomeMsg): void {
     // a master that predates lostMasterDelayMs orders nothing by step: plain deadtime, as it always was
     const lostMasterDelayMs = msg.lostMasterDelayMs ?? 0;
-    this.safety.setLostMasterDelay(lostMasterDelayMs);
-    this.place.save(
+    link.safety.setLostMasterDelay(lostMasterDelayMs);
+    link.place.save(
       { masterId: msg.masterId, group: msg.group, step: msg.step, steps: msg.steps, lostMasterDelayMs },
       this.clock.now(),
     );
   }
 
-  private onDisconnected(_info: DisconnectInfo): void {
+  private onDisconnected(link: SupplyLink, info: DisconnectInfo): void {
+    if (this.multi && !link.welcomed && !link.legacyHello && info.code === CloseCodes.INVALID) {
+      // a master that predates supplies refuses the unknown hello field: follow it without declaring them
+      link.legacyHello = true;
+      this.logger.warn(
+        { supply: link.spec.name, url: info.url, reason: info.reason },
+        'this master refused our hello with supplies (an older master?): saying hello without them; it may order this host down regardless, and such an order is declined without an answer while other supplies feed us',
+      );
+    }
+    link.welcomed = false;
+    this.supplies.disconnected(link.index);
     if (this.stopped || this.executor.shuttingDown) return;
-    this.safety.masterUnreachable(this.connection.lastContact);
+    link.safety.masterUnreachable(link.connection.lastContact);
   }
 
   private shutdownLocally(reason: string): void {
-    const ups = [...this.states.keys()][0] ?? '';
+    const states = this.links.find((l) => l.states.size > 0)?.states ?? new Map<string, StateMsg>();
+    const ups = [...states.keys()][0] ?? '';
     this.notify({
       event: 'SHUTDOWN',
       ups,
       message: `${this.settings.id}: ${reason}`,
-      vars: this.states.get(ups)?.vars ?? {},
+      vars: states.get(ups)?.vars ?? {},
     });
     this.executor.shutdownLocally(reason);
   }

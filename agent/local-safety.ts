@@ -19,6 +19,11 @@ export interface LocalSafetyOptions {
   logger: Logger;
   /** Called once, with the reason to log and put in the marker. */
   onShutdown: (reason: string) => void;
+  /**
+   * One of several supplies (agent `supplies:`): the deadtime passing loses this supply only, and the
+   * supply count decides whether the host goes down; named in the log instead of "shutting down".
+   */
+  supply?: string;
 }
 
 export class LocalSafety {
@@ -98,12 +103,25 @@ export class LocalSafety {
     this.cancel();
   }
 
+  /** This supply's master is back and the host stayed up (other supplies fed it): a later loss counts again. */
+  rearm(): void {
+    this._triggered = false;
+  }
+
   private fire(): void {
     this.timer = null;
     if (this._triggered || this.unreachableSince === null) return;
     this._triggered = true;
     const seconds = Math.round((this.opts.clock.now() - this.unreachableSince) / 1000);
     const reason = `master unreachable for ${seconds}s while on battery`;
+    if (this.opts.supply !== undefined) {
+      this.opts.logger.warn(
+        { supply: this.opts.supply, effectiveDeadtimeMs: this.effectiveDeadtimeMs },
+        `${reason}: this supply is lost (the count of supplies decides whether we go down)`,
+      );
+      this.opts.onShutdown(reason);
+      return;
+    }
     this.opts.logger.error(
       {
         code: 'MASTER_UNREACHABLE',
