@@ -1,6 +1,11 @@
 /** A real FleetRegistry with fake channels that record the orders they got, on a ManualClock. */
 
-import { FleetRegistry, type MemberChannel, type MemberKind } from '../../../master/fleet/registry.js';
+import {
+  type DisconnectInfo,
+  FleetRegistry,
+  type MemberChannel,
+  type MemberKind,
+} from '../../../master/fleet/registry.js';
 import type { TimelineEntry } from '../../../master/sequencer/sequence-view.js';
 import { Sequencer } from '../../../master/sequencer/sequencer.js';
 import { ManualClock } from '../../../shared/clock.js';
@@ -51,7 +56,8 @@ export function fleet(opts: {
       channel,
     );
   };
-  const disconnect = (id: string) => registry.disconnect(id, channels.get(id)!);
+  /** The member's connection closes; `how.closedByMaster` when the master closed it (its timer, a replacement). */
+  const disconnect = (id: string, how?: DisconnectInfo) => registry.disconnect(id, channels.get(id)!, how);
   const orderOf = (id: string): OrderMsg => {
     const found = sent.filter((s) => s.memberId === id).at(-1);
     if (!found) throw new Error(`no order sent to ${id}`);
