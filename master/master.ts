@@ -23,6 +23,7 @@ import { Journal } from './journal/journal.js';
 import { emptyRecoveredState, type RecoveredState, reduceRecovered } from './journal/recovery.js';
 import { type ResumeResult, resumeFromJournal } from './journal/resume.js';
 import { NutServer } from './nut/server/nut-server.js';
+import { declaredNutMembers } from './nut/server/nut-users.js';
 import { Policy } from './policy/policy.js';
 import { Sequencer } from './sequencer/sequencer.js';
 import { AddressGuard } from './servers/address-guard.js';
@@ -137,6 +138,9 @@ export class Master {
       },
     );
     for (const a of this.tokens.current().agents.values()) this.registry.declare(a.id, 'agent', a.group);
+    // NUT users with a group are members known in advance too: a step resumed below waits for them
+    for (const m of declaredNutMembers(settings.nut?.users ?? []))
+      this.registry.declare(m.id, 'nut', m.group);
     // a revoked agent is dropped within seconds even if nobody connects meanwhile
     const tokenPoll = setInterval(() => this.tokens.current(), 2000);
     tokenPoll.unref();
