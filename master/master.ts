@@ -214,6 +214,7 @@ export class Master {
         progress: (id, msg) => this.sequencer.onProgress(id, msg),
         goingDown: (id, msg) => this.sequencer.onGoingDown(id, msg.orderId, msg.dryRun, msg.hookFailures),
         drillReport: (id, msg) => this.sequencer.onDrillReport(id, msg),
+        decline: (id, msg) => this.sequencer.onDecline(id, msg.orderId, msg.reason),
       },
     });
 

@@ -3,7 +3,7 @@
  * in to the NUT server) with its group and connection. The sequencer orders members through the
  * `MemberChannel` each transport registers, so it never cares how a member is reached.
  */
-import type { OrderMsg } from '../../shared/protocol/messages.js';
+import type { OrderMsg, SupplyDeclarationT } from '../../shared/protocol/messages.js';
 
 export type MemberKind = 'agent' | 'nut';
 
@@ -28,6 +28,8 @@ export interface MemberInfo {
   address: string | null;
   /** A NUT client that closed its connection after it had seen FSD (epoch ms): it went down. */
   leftAfterFsdAt?: number;
+  /** An agent fed by several UPSes: its supplies as it last declared them (hello, then `supplies` messages). */
+  supplies?: SupplyDeclarationT;
   /**
    * Why the master itself closed the last connection (missed pings, idle, replaced, stopping, rejected):
    * such a close says nothing about the member and never confirms it down. Absent when the member closed.
@@ -49,9 +51,19 @@ interface Member extends MemberInfo {
   declared: boolean;
 }
 
+/**
+ * A host fed by several UPSes whose other supplies alone still keep it at its minSupplies: this master's
+ * UPS going critical does not take it down, so this master does not order it (NUT's MINSUPPLIES).
+ */
+export function redundantlyFed(supplies: SupplyDeclarationT | undefined): boolean {
+  return supplies !== undefined && supplies.others >= supplies.minSupplies;
+}
+
 export interface RegistryListener {
   connected?(member: MemberInfo): void;
   disconnected?(member: MemberInfo): void;
+  /** A connected agent's count of trusted supplies changed. */
+  supplies?(member: MemberInfo): void;
 }
 
 export class FleetRegistry {
@@ -120,6 +132,14 @@ export class FleetRegistry {
   forget(id: string): void {
     const m = this.members.get(id);
     if (m && !m.connected && !m.declared) this.members.delete(id);
+  }
+
+  /** A connected agent told us its supplies changed. */
+  updateSupplies(id: string, supplies: SupplyDeclarationT): void {
+    const m = this.members.get(id);
+    if (!m?.connected) return;
+    m.supplies = supplies;
+    for (const l of this.listeners) l.supplies?.(this.view(m));
   }
 
   touch(id: string, now: number): void {

@@ -114,6 +114,7 @@ function member(stage: RecoveredStage, r: StoredRecord): RecoveredMember | null 
       reachedAtDeadline: null,
       offlineAtStep: false,
       downEarly: false,
+      redundantAt: null,
     };
     stage.members[id] = m;
   }
@@ -136,7 +137,13 @@ function applyMemberEntry(stage: RecoveredStage, event: string, r: StoredRecord)
       if (finished(m)) return;
       m.orderedAt ??= ts;
       m.disconnectedAt = null;
-      if (m.state === 'pending' || m.state === 'offline') m.state = 'ordered';
+      if (m.state === 'pending' || m.state === 'offline' || m.state === 'redundantly-fed')
+        m.state = 'ordered';
+      return;
+    case 'redundantly-fed':
+      if (finished(m)) return;
+      m.state = 'redundantly-fed';
+      m.redundantAt ??= ts;
       return;
     case 'offline':
       m.offlineAtStep = true;

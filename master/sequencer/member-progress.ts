@@ -26,6 +26,9 @@ export class MemberProgress {
   private reachedAtDeadline: MemberView['reachedAtDeadline'] = null;
   private offlineAtStep = false;
   private downEarly = false;
+  private redundantAt: number | null = null;
+  /** Ordered after its stage stopped waiting (its other supplies were lost then): its replies still count. */
+  orderedAfterStage = false;
   private readonly hooks = new Map<number, HookProgressView>();
   private drillReport: DrillHookView[] | null = null;
 
@@ -40,9 +43,29 @@ export class MemberProgress {
     return this.state === 'down';
   }
 
-  /** Down or cut short: nothing more is waited for. */
+  /** Down, cut short, or redundantly fed: nothing more is waited for. */
   get isFinished(): boolean {
-    return this.state === 'down' || this.state === 'deadline';
+    return this.state === 'down' || this.state === 'deadline' || this.state === 'redundantly-fed';
+  }
+
+  get isRedundant(): boolean {
+    return this.state === 'redundantly-fed';
+  }
+
+  /** Fed by its other supplies: not ordered (or its order declined), not waited for, not down. */
+  redundant(now: number): boolean {
+    if (this.state === 'down' || this.state === 'deadline' || this.state === 'redundantly-fed') return false;
+    this.state = 'redundantly-fed';
+    this.redundantAt = now;
+    return true;
+  }
+
+  /** Its other supplies are lost: to be ordered after all (`afterStage`: its stage no longer waits). */
+  needed(afterStage: boolean): boolean {
+    if (this.state !== 'redundantly-fed') return false;
+    this.state = 'pending';
+    this.orderedAfterStage = afterStage;
+    return true;
   }
 
   /** The order to (re-)send: always the same message, orders are idempotent by id. */
@@ -63,6 +86,7 @@ export class MemberProgress {
     this.reachedAtDeadline = rec.reachedAtDeadline;
     this.offlineAtStep = rec.offlineAtStep;
     this.downEarly = rec.downEarly;
+    this.redundantAt = rec.redundantAt;
   }
 
   /** Confirmed down earlier by its early group: recorded, never ordered again. */
@@ -185,6 +209,7 @@ export class MemberProgress {
       reachedAtDeadline: this.reachedAtDeadline,
       offlineAtStep: this.offlineAtStep,
       downEarly: this.downEarly,
+      redundantAt: this.redundantAt,
       hooks: [...this.hooks.values()].sort((a, b) => a.hook - b.hook),
       drillReport: this.drillReport,
     };

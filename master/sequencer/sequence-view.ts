@@ -5,7 +5,16 @@
 import type { MemberKind } from '../fleet/registry.js';
 import type { PlannedStage } from '../journal/recovery.js';
 
-export type MemberState = 'pending' | 'ordered' | 'acked' | 'going-down' | 'down' | 'offline' | 'deadline';
+export type MemberState =
+  | 'pending'
+  | 'ordered'
+  | 'acked'
+  | 'going-down'
+  | 'down'
+  | 'offline'
+  | 'deadline'
+  /** Fed by other UPSes it declared (its supplies): not ordered, not waited for, not down. */
+  | 'redundantly-fed';
 
 export interface HookProgressView {
   hook: number;
@@ -39,11 +48,16 @@ export interface MemberView {
   hookFailures: number | null;
   cutShortByDeadline: boolean;
   /** What it had reached when the deadline cut it short. */
-  reachedAtDeadline: Exclude<MemberState, 'down' | 'deadline'> | null;
+  reachedAtDeadline: Exclude<MemberState, 'down' | 'deadline' | 'redundantly-fed'> | null;
   /** It was not connected when its order was due (it may have connected later). */
   offlineAtStep: boolean;
   /** Already confirmed down by its early group: not ordered again. */
   downEarly: boolean;
+  /**
+   * When it was found redundantly fed (its other supplies alone keep it at its minSupplies): not ordered
+   * then. Stays set if it was ordered later, when it reported its other supplies lost.
+   */
+  redundantAt: number | null;
   hooks: HookProgressView[];
   drillReport: DrillHookView[] | null;
 }
@@ -108,6 +122,8 @@ export type TimelineKind =
   | 'disconnected'
   | 'down'
   | 'deadline'
+  /** An agent fed by other UPSes too, which alone keep it at its minSupplies: not ordered, not waited for. */
+  | 'redundantly-fed'
   /** A NUT client shown its order (FSD) after its stage stopped waiting for it (logged in late). */
   | 'late-order'
   /** That late-ordered NUT client's own logout or close: it went down, after its stage. */

@@ -75,7 +75,7 @@ interface EarlyRun {
   stage: Stage;
 }
 
-type OrderReply = 'ack' | 'going-down' | 'progress' | 'drill-report';
+type OrderReply = 'ack' | 'going-down' | 'progress' | 'drill-report' | 'decline';
 
 export class Sequencer {
   private readonly clock: Clock;
@@ -228,6 +228,13 @@ export class Sequencer {
   onGoingDown(memberId: string, orderId: string, dryRun: boolean, hookFailures = 0): boolean {
     const hit = this.locate(memberId, orderId, 'going-down', true);
     if (hit) hit.stage.goingDown(hit.member, dryRun, hookFailures);
+    return hit !== null;
+  }
+
+  /** The agent will not go down at this order: its other supplies still feed it (redundantly fed). */
+  onDecline(memberId: string, orderId: string, reason: string): boolean {
+    const hit = this.locate(memberId, orderId, 'decline', false);
+    if (hit) hit.stage.decline(hit.member, reason);
     return hit !== null;
   }
 
@@ -434,7 +441,8 @@ export class Sequencer {
         why = 'wrong order id';
         continue;
       }
-      if (activeOnly && !stage.isActive) {
+      // an agent ordered after its stage (its other supplies were lost then) still answers for the record
+      if (activeOnly && !stage.isActive && !member.orderedAfterStage) {
         why = `its stage is ${stage.state}`;
         continue;
       }
@@ -467,6 +475,9 @@ export class Sequencer {
       },
       disconnected: (info: MemberInfo) => {
         for (const s of this.stages()) s.onDisconnected(info);
+      },
+      supplies: (info: MemberInfo) => {
+        for (const s of this.stages()) s.onSupplies(info);
       },
     });
   }

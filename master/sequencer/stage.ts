@@ -63,7 +63,10 @@ export function waitingStepView(spec: StageSpec): StepView {
 export class Stage {
   state: StageState = 'waiting';
   private readonly members = new Map<string, MemberProgress>();
-  /** NUT clients shown their order after the stage stopped waiting for them, until they leave: id -> order id. */
+  /**
+   * NUT clients shown their order but no longer waited for (logged in late, or cut short by the deadline
+   * while connected), until they leave: id -> order id. Their own close is journaled as late-down.
+   */
   private readonly late = new Map<string, string>();
   private startedAt: number | null = null;
   private deadline: number | null = null;
@@ -449,6 +452,9 @@ export class Stage {
         'deadline: member cut short, not confirmed down',
       );
       this.emit({ kind: 'deadline', memberId: m.id, orderId: m.orderId, detail: reached });
+      // a NUT client still connected, shown FSD but silent (frozen): its own close later is its going down
+      if (m.kind === 'nut' && reached === 'ordered' && this.ctx.registry.isConnected(m.id))
+        this.late.set(m.id, m.orderId);
     }
     this.end('deadline');
   }

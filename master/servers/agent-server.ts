@@ -37,6 +37,8 @@ export interface OrderFeedback {
   progress(memberId: string, msg: Extract<AgentMsg, { type: 'progress' }>): void;
   goingDown(memberId: string, msg: Extract<AgentMsg, { type: 'going-down' }>): void;
   drillReport(memberId: string, msg: Extract<AgentMsg, { type: 'drill-report' }>): void;
+  /** A host fed by other UPSes too will not go down at this order (redundantly fed). */
+  decline?(memberId: string, msg: Extract<AgentMsg, { type: 'decline' }>): void;
 }
 
 export interface AgentServerOptions {
@@ -260,6 +262,21 @@ export class AgentServer {
       case 'drill-report':
         this.opts.feedback.drillReport(session.agentId, msg);
         return;
+      case 'supplies':
+        this.opts.logger.info(
+          { agentId: session.agentId, supplies: msg.supplies },
+          "agent's supplies changed",
+        );
+        this.opts.registry.updateSupplies(session.agentId, msg.supplies);
+        return;
+      case 'decline':
+        this.opts.logger.warn(
+          { agentId: session.agentId, orderId: msg.orderId, reason: msg.reason, supplies: msg.supplies },
+          'agent declined its order: redundantly fed',
+        );
+        this.opts.registry.updateSupplies(session.agentId, msg.supplies);
+        this.opts.feedback.decline?.(session.agentId, msg);
+        return;
     }
   }
 
@@ -335,6 +352,7 @@ export class AgentServer {
         version: msg.version,
         dryRun: msg.dryRun,
         address: session.address,
+        ...(msg.supplies ? { supplies: msg.supplies } : {}),
       },
       'agent connected',
     );
@@ -348,18 +366,96 @@ export class AgentServer {
         dryRun: msg.dryRun,
         address: session.address,
         lastSeen: now,
+        // for Wake-on-LAN when its early group was down and mains returned (master/wake)
+        mac: macFromCapabilities(msg.capabilities),
+        // a host fed by several UPSes: the master orders it only when its other supplies are short
+        ...(msg.supplies ? { supplies: msg.supplies } : {}),
       },
       channel,
     );
+    this.updateLink(session, now);
+    this.warnSkew(session);
+    // a first ping at once: the RTT and skew are known within one round trip, not one interval
+    this.sendPing(session, now);
     this.schedulePing(session);
+  }
+
+  /** The last measurements of an agent's link (kept after it disconnected); undefined if never connected. */
+  link(agentId: string): AgentLinkView | undefined {
+    return this.links.get(agentId);
+  }
+
+  /** How long this session may stay silent before it is taken for dead. */
+  private allowanceMs(session: Session): number {
+    return livenessAllowanceMs(
+      {
+        pingIntervalMs: this.opts.pingIntervalMs,
+        missedPongs: this.opts.missedPongs ?? DEFAULT_MISSED_PONGS,
+        maxSilenceMs: this.opts.maxSilenceMs ?? DEFAULT_MAX_SILENCE_MS,
+      },
+      session.rtt.highMs,
+    );
+  }
+
+  private sendPing(session: Session, now: number): void {
+    if (session.pingsInFlight.length >= MAX_PINGS_IN_FLIGHT) session.pingsInFlight.shift();
+    session.pingsInFlight.push(now);
+    this.send(session, envelop({ type: 'ping' }, now));
+  }
+
+  /** A pong answers the oldest unanswered ping (pongs come back in order on the one stream). */
+  private onPong(session: Session, peerTs: number, now: number): void {
+    const sentAt = session.pingsInFlight.shift();
+    if (sentAt === undefined) return; // unsolicited: it only proves the agent is alive
+    session.rtt.sample(now - sentAt);
+    session.skew.sample(peerTs, sentAt, now);
+    this.updateLink(session, now);
+    this.warnSkew(session);
+  }
+
+  private updateLink(session: Session, now: number): void {
+    if (session.agentId === null) return;
+    this.links.set(session.agentId, {
+      rttMs: session.rtt.smoothedMs,
+      clockSkewMs: session.skew.skewMs,
+      livenessMs: this.allowanceMs(session),
+      at: now,
+    });
+  }
+
+  /** Once per connection: a clock far from ours is worth fixing (NTP), but it changes nothing here. */
+  private warnSkew(session: Session): void {
+    const skewMs = session.skew.skewMs;
+    if (session.skewWarned || skewMs === null) return;
+    if (Math.abs(skewMs) <= (this.opts.maxClockSkewMs ?? 30_000)) return;
+    session.skewWarned = true;
+    this.opts.logger.warn(
+      {
+        agentId: session.agentId,
+        address: session.address,
+        clockSkewMs: skewMs,
+        rttMs: session.rtt.smoothedMs,
+        code: 'CLOCK_SKEW',
+      },
+      `agent clock is ${Math.round(skewMs / 1000)} s ${skewMs > 0 ? 'ahead of' : 'behind'} the master's (check NTP); it is served as usual`,
+    );
   }
 
   private schedulePing(session: Session): void {
     session.pingTimer = this.opts.clock.setTimer(this.opts.pingIntervalMs, () => {
-      if (session.missedPings >= 2) {
+      const now = this.opts.clock.now();
+      const silentMs = now - session.lastHeard;
+      const allowanceMs = this.allowanceMs(session);
+      if (silentMs > allowanceMs) {
         this.opts.logger.warn(
-          { agentId: session.agentId, address: session.address },
-          'agent missed two pings, terminating',
+          {
+            agentId: session.agentId,
+            address: session.address,
+            silentMs,
+            allowanceMs,
+            rttMs: session.rtt.smoothedMs,
+          },
+          'agent silent for longer than its link allows (missed pings), terminating',
         );
         session.closedByMaster ??= 'missed pings';
         session.ws.terminate();

@@ -74,11 +74,14 @@ test('a NUT client silent after its FSD is not dropped by the idle timer: its st
   assert.deepEqual(s.about('nut:nas'), ['order', 'deadline']);
   await until(() => s.finals.length === 1, 'the final step');
   assert.equal(s.finals[0]! - t0, DEADLINE_MS, 'the final step (killpower) came before the deadline');
-  // the client wakes up and logs out on its own: that is history after the deadline, not a confirmation
+  // the client wakes up and logs out on its own: it went down after the deadline (late-down), still cut short
+  h.clock.advance(1_000);
   assert.equal(await client.cmd('LOGOUT'), 'OK Goodbye');
   await client.closedPromise;
-  await tick();
+  await until(() => s.about('nut:nas').includes('late-down'), 'the late-down entry');
+  assert.deepEqual(s.about('nut:nas'), ['order', 'deadline', 'late-down']);
   assert.equal(s.nas()?.state, 'deadline');
+  assert.equal(s.nas()?.downAt, t0 + DEADLINE_MS + 1_000);
   assert.equal(s.recovered().run?.stages[0]?.members['nut:nas']?.state, 'deadline');
 });
 
