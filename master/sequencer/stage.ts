@@ -11,7 +11,7 @@ import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { envelop } from '../../shared/protocol/codec.js';
 import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
-import type { FleetRegistry, MemberInfo } from '../fleet/registry.js';
+import { type FleetRegistry, type MemberInfo, redundantlyFed } from '../fleet/registry.js';
 import type { RecoveredStage } from '../journal/recovery.js';
 import { MemberProgress } from './member-progress.js';
 import type { DrillHookView, StageEnd, StageState, StepView, TimelineEntry } from './sequence-view.js';
@@ -161,6 +161,7 @@ export class Stage {
 
   onConnected(info: MemberInfo): void {
     if (this.state === 'waiting') return;
+    if (this.onSupplies(info)) return;
     const known = this.members.get(info.id);
     if (this.state !== 'running' || known?.isFinished) {
       this.lateOrder(info, known);
@@ -193,7 +194,7 @@ export class Stage {
       this.lateGone(info);
       return;
     }
-    if (this.state !== 'running') return;
+    if (this.state !== 'running' && !this.members.get(info.id)?.orderedAfterStage) return;
     const m = this.members.get(info.id);
     if (!m || m.isFinished) return;
     const now = this.ctx.clock.now();
@@ -258,6 +259,48 @@ export class Stage {
     });
   }
 
+  /**
+   * A redundantly fed agent (its declared supplies) whose other supplies are lost now, as its hello or a
+   * `supplies` message says: its stage has started or passed, so it is ordered now, with the same order id
+   * (a running stage waits for it again up to its deadline; a finished one does not). Returns whether the
+   * member is one this stage found redundantly fed (then nothing else is done for it).
+   */
+  onSupplies(info: MemberInfo): boolean {
+    if (this.state === 'waiting') return false;
+    const m = this.members.get(info.id);
+    if (!m?.isRedundant) return false;
+    if (redundantlyFed(info.supplies) || !info.connected) return true;
+    const afterStage = !this.isActive;
+    if (!m.needed(afterStage)) return true;
+    if (this.state === 'settling') {
+      // it was the last one left: the stage waits for it again, up to its deadline
+      this.state = 'running';
+      this.timer?.cancel();
+      const remaining = Math.max(0, (this.deadline ?? 0) - this.ctx.clock.now());
+      this.timer = this.ctx.clock.setTimer(remaining, () => this.onDeadline());
+    }
+    const why = `its other supplies are lost (${describeSupplies(info.supplies)})${afterStage ? '; ordered after its stage' : ''}`;
+    this.log.warn(
+      { memberId: m.id, orderId: m.orderId, supplies: info.supplies, afterStage },
+      `ordered now: ${why}`,
+    );
+    const order = this.ctx.batch(() => this.prepareOrder(m, why));
+    if (order) this.ctx.registry.sendOrder(m.id, order);
+    return true;
+  }
+
+  /** The agent declined its order: its other supplies still feed it (it says so, with its count). */
+  decline(m: MemberProgress, reason: string): void {
+    if (!m.redundant(this.ctx.clock.now())) return;
+    m.orderedAfterStage = false;
+    this.log.warn(
+      { memberId: m.id, orderId: m.orderId, reason },
+      'member declined its order: redundantly fed',
+    );
+    this.emit({ kind: 'redundantly-fed', ...memberRef(m), detail: `declined: ${reason}` });
+    this.checkComplete();
+  }
+
   report(m: MemberProgress, hooks: DrillHookView[]): void {
     m.report(hooks);
     this.log.info({ memberId: m.id, hooks: hooks.length }, 'drill report received');
@@ -299,6 +342,14 @@ export class Stage {
         downEarly: true,
         detail: 'down with its early group',
       });
+    } else if (info.kind === 'agent' && redundantlyFed(info.supplies)) {
+      // its other UPSes keep it up: this master's outage does not take it down (NUT's MINSUPPLIES)
+      m.redundant(this.ctx.clock.now());
+      this.log.info(
+        { memberId: info.id, supplies: info.supplies },
+        'member redundantly fed by its other supplies: not ordered, not waited for',
+      );
+      this.emit({ kind: 'redundantly-fed', ...memberRef(m), detail: describeSupplies(info.supplies) });
     } else if (info.kind === 'nut' && this.ctx.drill) {
       // a stock NUT client cannot rehearse (FSD would really shut it down): a drill skips it, and says so
       m.alreadyDown(this.ctx.clock.now(), this.ctx.clock.now());
@@ -407,10 +458,10 @@ export class Stage {
   }
 
   /** Records the order (journal) and returns it when the member is connected to receive it. */
-  private prepareOrder(m: MemberProgress): OrderMsg | null {
+  private prepareOrder(m: MemberProgress, detail?: string): OrderMsg | null {
     const order = this.orderFor(m.orderId);
     const first = m.ordered(order, this.ctx.clock.now());
-    const who = memberRef(m);
+    const who = { ...memberRef(m), ...(detail !== undefined ? { detail } : {}) };
     if (this.ctx.registry.isConnected(m.id)) {
       this.emit({ kind: 'order', ...who });
       return order;
@@ -426,7 +477,7 @@ export class Stage {
 
   private checkComplete(): void {
     if (this.state !== 'running') return;
-    for (const m of this.members.values()) if (!m.isDown) return;
+    for (const m of this.members.values()) if (!m.isDown && !m.isRedundant) return;
     this.timer?.cancel();
     this.timer = null;
     this.log.info({ settleMs: this.spec.settleMs }, 'every member confirmed down');
@@ -480,6 +531,12 @@ export class Stage {
       ...(this.spec.early !== undefined ? { early: this.spec.early } : {}),
     });
   }
+}
+
+/** What a redundantly fed member declared, for the journal and the log. */
+function describeSupplies(s: MemberInfo['supplies']): string {
+  if (!s) return 'no supplies declared';
+  return `others give ${s.others} of minSupplies ${s.minSupplies} (this UPS feeds ${s.powerValue} of ${s.total})`;
 }
 
 /** Who a timeline entry is about, with enough for a restarted master to know it without its connection. */
