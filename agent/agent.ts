@@ -71,6 +71,8 @@ interface SupplyLink {
   welcomed: boolean;
   /** An older master refused our hello with `supplies`: we say hello without it (and it gets no decline). */
   legacyHello: boolean;
+  /** What this master was last told (hello or `supplies`) the other supplies give. */
+  helloOthers: number | null;
 }
 
 export class Agent {
@@ -160,12 +162,18 @@ export class Agent {
       welcome: null,
       welcomed: false,
       legacyHello: false,
+      helloOthers: null,
     } as Omit<SupplyLink, 'connection' | 'safety' | 'place'> as SupplyLink;
     if (this.multi) {
       // read at every connect: the count as it is then (an older master that refused it gets none)
       Object.defineProperty(hello, 'supplies', {
         enumerable: true,
-        get: () => (link.legacyHello ? undefined : this.supplies.declaration(index)),
+        get: () => {
+          if (link.legacyHello) return undefined;
+          const declaration = this.supplies.declaration(index);
+          link.helloOthers = declaration.others;
+          return declaration;
+        },
       });
     }
     link.connection = new MasterConnection({
@@ -282,6 +290,12 @@ export class Agent {
         link.welcomed = true;
         if (link.index === 0) this._welcome = msg;
         this.keepPlace(link, msg);
+        // the count may have changed between our hello and this welcome: the master hears it now
+        if (
+          this.understandsSupplies(link) &&
+          this.supplies.declaration(link.index).others !== link.helloOthers
+        )
+          this.report(link.index, this.supplies.declaration(link.index));
         this.logger.info(
           {
             masterId: msg.masterId,
@@ -361,7 +375,7 @@ export class Agent {
   private report(index: number, declaration: SupplyDeclarationT): void {
     const link = this.links[index];
     if (!link || !this.understandsSupplies(link)) return;
-    link.connection.send({ type: 'supplies', supplies: declaration });
+    if (link.connection.send({ type: 'supplies', supplies: declaration })) link.helloOthers = declaration.others;
   }
 
   /** The executor's ack, progress and going-down go to the master whose order they answer. */
