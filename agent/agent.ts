@@ -54,7 +54,16 @@ export interface AgentOptions {
 }
 
 /** What this agent can do, announced in hello. */
-export const AGENT_CAPABILITIES = ['order', 'progress', 'drill', 'dry-run', 'notify', 'local-safety'];
+export const AGENT_CAPABILITIES = [
+  'order',
+  'progress',
+  'drill',
+  'dry-run',
+  'notify',
+  'local-safety',
+  // reads an order's deadline as a duration (deadlineInMs): a skewed clock cannot make it late or early
+  'relative-deadline',
+];
 
 /** One master the agent follows (one per UPS feeding the host): its link, local deadtime and place in its order. */
 interface SupplyLink {

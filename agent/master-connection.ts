@@ -2,8 +2,11 @@
  * The agent's WebSocket link to the master. Tries the configured URLs in turn, says `hello` on open,
  * validates every inbound message (an invalid one is counted and closes the link with its close code),
  * answers `ping` with `pong`, and reconnects with jittered backoff after any close. A master that goes
- * silent for three ping intervals is treated as gone (a half-open TCP link would otherwise hide an
- * outage from the local safety policy).
+ * silent for three ping intervals plus twice the round trip measured from hello to welcome is treated as
+ * gone (a half-open TCP link would otherwise hide an outage from the local safety policy; a slow one is
+ * not a dead one). Nothing here compares the master's clock with ours: its skew is only measured and
+ * logged. With a master that gives a session id in its welcome, both sides number their messages
+ * (shared/protocol/replay-guard.ts).
  */
 import { isIP } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -14,12 +17,19 @@ import { UpsfleetError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import {
+  DEFAULT_MAX_SILENCE_MS,
+  livenessAllowanceMs,
+  RttEstimator,
+  skewSampleMs,
+} from '../shared/protocol/link-timing.js';
+import {
   type AgentMsg,
   CloseCodes,
   type HelloMsg,
   MAX_MESSAGE_BYTES,
   type MasterMsg,
 } from '../shared/protocol/messages.js';
+import { ReplayGuard, SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
 import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
 import { Backoff } from './backoff.js';
 
@@ -68,8 +78,16 @@ export interface MasterConnectionOptions {
 
 type Phase = 'idle' | 'connecting' | 'open' | 'waiting' | 'suspended' | 'stopped';
 
-const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * TCP connect, TLS handshake and the HTTP upgrade: three round trips. 40 s lets a 10 s round trip (a
+ * crawling link during an outage) through; the master gives each of its own steps 30 s.
+ */
+const HANDSHAKE_TIMEOUT_MS = 40_000;
+/** Between our hello and the master's welcome: one round trip plus the master's work. */
+const WELCOME_WAIT_MS = 40_000;
 const SILENCE_PINGS = 3;
+/** Our clock further than this from the master's is worth a warning (it changes nothing). */
+const SKEW_WARN_MS = 30_000;
 const CLOSE_WAIT_MS = 2_000;
 /** A WebSocket close reason is at most 123 bytes. */
 const MAX_CLOSE_REASON = 120;
@@ -85,6 +103,15 @@ export class MasterConnection {
   private retryTimer: TimerHandle | null = null;
   private silenceTimer: TimerHandle | null = null;
   private silenceMs = SILENCE_PINGS * DEFAULT_PING_INTERVAL_MS;
+  /** Round trips measured from hello to welcome, across connections. */
+  private readonly rtt = new RttEstimator();
+  private _clockSkewMs: number | null = null;
+  /** Of the current connection: when it opened (our hello left), its welcome, its session and our last seq. */
+  private openedAt = 0;
+  private welcomed = false;
+  private sid: string | null = null;
+  private seq = 0;
+  private inbound = new ReplayGuard();
   private closeWaiters: (() => void)[] = [];
   private _lastContact: number | null = null;
   private _invalidMessages = 0;
@@ -114,6 +141,16 @@ export class MasterConnection {
   /** Successful opens since start. */
   get connects(): number {
     return this._connects;
+  }
+
+  /** Smoothed round trip hello → welcome (ms); null before the first welcome. */
+  get rttMs(): number | null {
+    return this.rtt.smoothedMs;
+  }
+
+  /** The master's clock minus ours (ms), measured at the last welcome; null before it. */
+  get clockSkewMs(): number | null {
+    return this._clockSkewMs;
   }
 
   get url(): string {
@@ -165,11 +202,15 @@ export class MasterConnection {
     this.connect();
   }
 
-  /** Sends a message if the link is open; returns false (message dropped) otherwise. */
+  /**
+   * Sends a message once the master welcomed us on this link; returns false (message dropped) otherwise.
+   * Nothing is lost by waiting: a master re-sends a pending order on connect, and the executor answers it again.
+   */
   send(body: AgentBody): boolean {
     const ws = this.ws;
-    if (this.phase !== 'open' || !ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(encode(envelop<AgentMsg>(body, this.opts.clock.now())));
+    if (this.phase !== 'open' || !this.welcomed || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    const msg = envelop<AgentMsg>(body, this.opts.clock.now());
+    ws.send(encode(this.sid === null ? msg : { ...msg, sid: this.sid, seq: ++this.seq }));
     return true;
   }
 
@@ -253,9 +294,19 @@ export class MasterConnection {
       this.phase = 'open';
       this._connects++;
       this._lastContact = this.opts.clock.now();
+      this.openedAt = this._lastContact;
+      this.welcomed = false;
+      this.sid = null;
+      this.seq = 0;
+      this.inbound = new ReplayGuard();
+      // until the welcome: a round trip on a link that may be slow, not three ping intervals
+      this.silenceMs = WELCOME_WAIT_MS;
       this.armSilenceWatch(ws);
       log.info({ url }, 'connected to the master');
-      ws.send(encode(envelop<HelloMsg>({ type: 'hello', ...this.opts.hello }, this.opts.clock.now())));
+      const capabilities = [...new Set([...this.opts.hello.capabilities, SEQ_CAPABILITY])];
+      ws.send(
+        encode(envelop<HelloMsg>({ type: 'hello', ...this.opts.hello, capabilities }, this.opts.clock.now())),
+      );
       this.safely(() => this.opts.onConnected?.(url));
     });
 
@@ -281,10 +332,24 @@ export class MasterConnection {
         return;
       }
       const msg = decoded.msg;
+      // ids must not repeat; once the welcome gave a session, the master's seq must grow. Never a clock.
+      const fresh = this.inbound.check(msg);
+      if (!fresh.ok) {
+        this._invalidMessages++;
+        log.warn(
+          { url, code: fresh.code, reason: fresh.reason, invalid: this._invalidMessages },
+          'replayed or re-ordered message from the master; closing the link',
+        );
+        ws.close(
+          fresh.code === 'PROTO_REPLAY' ? CloseCodes.REPLAY : CloseCodes.STALE,
+          fresh.reason.slice(0, MAX_CLOSE_REASON),
+        );
+        return;
+      }
       if (msg.type === 'welcome') {
         // a welcome means the master accepted us: only now does the backoff start over
         this.backoff.reset();
-        this.silenceMs = SILENCE_PINGS * msg.pingIntervalMs;
+        this.onWelcome(msg, msg.sid);
         this.armSilenceWatch(ws);
       } else if (msg.type === 'ping') {
         this.send({ type: 'pong' });
@@ -376,6 +441,31 @@ export class MasterConnection {
     this.retryTimer = this.opts.clock.setTimer(delay, () => {
       if (this.phase === 'waiting') this.connect();
     });
+  }
+
+  private onWelcome(msg: Extract<MasterMsg, { type: 'welcome' }>, sid: string | undefined): void {
+    const now = this.opts.clock.now();
+    this.welcomed = true;
+    if (sid !== undefined) {
+      this.sid = sid;
+      this.inbound.bind(sid);
+    }
+    this.rtt.sample(now - this.openedAt);
+    this._clockSkewMs = skewSampleMs(msg.ts, this.openedAt, now);
+    this.silenceMs = livenessAllowanceMs(
+      {
+        pingIntervalMs: msg.pingIntervalMs,
+        missedPongs: SILENCE_PINGS - 1,
+        maxSilenceMs: DEFAULT_MAX_SILENCE_MS,
+      },
+      this.rtt.highMs,
+    );
+    if (Math.abs(this._clockSkewMs) > SKEW_WARN_MS) {
+      this.opts.logger.warn(
+        { url: this.url, masterClockSkewMs: this._clockSkewMs, rttMs: this.rtt.smoothedMs },
+        `the master's clock is ${Math.round(Math.abs(this._clockSkewMs) / 1000)} s ${this._clockSkewMs > 0 ? 'ahead of' : 'behind'} ours (check NTP); nothing depends on it`,
+      );
+    }
   }
 
   private armSilenceWatch(ws: WebSocket): void {

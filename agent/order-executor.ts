@@ -94,9 +94,12 @@ export class OrderExecutor {
     }
 
     this.opts.send({ type: 'ack', orderId: order.orderId });
-    const late = this.opts.clock.now() > order.deadline;
+    // the master's deadline on our clock: from its duration when given (a skewed clock cannot shift it)
+    const now = this.opts.clock.now();
+    const deadline = order.deadlineInMs === undefined ? order.deadline : now + order.deadlineInMs;
+    const late = order.deadlineInMs === undefined ? now > order.deadline : order.deadlineInMs === 0;
     log.warn(
-      { reason: order.reason, drill: order.drill, step: order.step, deadline: order.deadline, late },
+      { reason: order.reason, drill: order.drill, step: order.step, deadline, late },
       order.drill ? 'drill order received' : 'shutdown order received',
     );
 

@@ -17,6 +17,7 @@ import { computePlan, type PlanView } from './plan/plan.js';
 import { PlanWatch } from './plan/plan-watch.js';
 import type { Policy } from './policy/policy.js';
 import type { Sequencer } from './sequencer/sequencer.js';
+import type { AgentLinkView } from './servers/agent-server.js';
 import { MasterMetrics } from './servers/metrics.js';
 import type { StateHub } from './state/state-hub.js';
 
@@ -34,6 +35,8 @@ export interface FleetOpsDeps {
   events: () => Record<string, number>;
   rejections: () => Record<string, number>;
   journal?: () => JournalStatus;
+  /** What the agent server measured of an agent's link (RTT, clock skew). */
+  link?: (agentId: string) => AgentLinkView | undefined;
 }
 
 export class FleetOps {
@@ -79,6 +82,7 @@ export class FleetOps {
       events: deps.events,
       rejections: deps.rejections,
       ...(deps.journal ? { journal: deps.journal } : {}),
+      ...(deps.link ? { link: deps.link } : {}),
     });
   }
 

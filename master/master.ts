@@ -189,6 +189,7 @@ export class Master {
       events: () => Object.fromEntries(this.eventCounts),
       rejections: () => this.agentServer?.rejections.toJSON() ?? {},
       journal: () => this.journal.status(),
+      link: (id) => this.agentServer?.link(id),
     });
     this.ops.start();
     this.stack.push(this.ops);
@@ -201,6 +202,8 @@ export class Master {
       handshakeTimeoutMs: settings.limits.handshakeTimeoutMs,
       maxMessageBytes: settings.limits.maxMessageBytes,
       maxClockSkewMs: settings.limits.maxClockSkewMs,
+      missedPongs: settings.limits.missedPongs,
+      maxSilenceMs: settings.limits.maxSilenceMs,
       registry: this.registry,
       clock,
       logger: logger.child({ module: 'agent-server' }),
@@ -400,7 +403,11 @@ export class Master {
         updatedAt: hub.updatedAt,
       },
       policy: this.policy.view(),
-      agents: this.registry.all(),
+      // each agent with what the master measured of its link (RTT, clock skew, silence allowed)
+      agents: this.registry.all().map((a) => {
+        const link = a.kind === 'agent' ? this.agentServer.link(a.id) : undefined;
+        return link ? { ...a, link } : a;
+      }),
       sequence: this.sequencer.view(),
       events: Object.fromEntries(this.eventCounts),
       rejectedMessages: this.agentServer.rejections.toJSON(),

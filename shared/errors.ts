@@ -19,8 +19,10 @@ export const ErrorCodes = {
   AUTH_FAILED: 'the token is wrong, unknown or revoked',
   AUTH_FORBIDDEN: 'the peer is authenticated but its role does not allow this',
   AUTH_TIMEOUT: 'the peer did not authenticate in time',
-  PROTO_REPLAY: 'a message id was already seen on this connection (replayed or duplicated)',
-  PROTO_STALE: 'a message timestamp is too old, too far in the future, or earlier than the previous one',
+  PROTO_REPLAY:
+    'a message id was already seen on this connection, or the message does not carry the session id of this connection (replayed or duplicated)',
+  PROTO_STALE:
+    'a message is out of order on its connection: its sequence number is not above the previous one (clocks are never compared)',
   RATE_LIMITED: 'too many connections or failed authentications from one address; refused for a while',
   TOKEN_UNKNOWN: 'no token with this id exists in the tokens file',
   // network / listeners

@@ -2,8 +2,12 @@
  * The agent WebSocket server. A connection must `hello` with its own token within the handshake timeout;
  * then it gets `welcome` and the full state snapshot, and every state change and event after that.
  * Every inbound message is size-limited and schema-validated; a bad one closes only that connection
- * with a 4xxx code and a counted log line. Liveness: a protocol ping every interval; two missed → terminate.
+ * with a 4xxx code and a counted log line. Liveness: a protocol ping every interval; an agent silent for
+ * longer than its allowance (missed pongs plus twice its measured round trip, shared/protocol/link-timing.ts)
+ * is terminated, so a slow link is not taken for a dead one. Each agent's RTT and clock skew are measured
+ * from the pings and reported (`link`); the skew is never a reason to refuse anything.
  */
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -12,6 +16,13 @@ import { verifyToken } from '../../shared/auth/token.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import type { PowerEvent } from '../../shared/nut/events.js';
 import { decodeAgentMessage, encode, envelop } from '../../shared/protocol/codec.js';
+import {
+  DEFAULT_MAX_SILENCE_MS,
+  DEFAULT_MISSED_PONGS,
+  livenessAllowanceMs,
+  RttEstimator,
+  SkewEstimator,
+} from '../../shared/protocol/link-timing.js';
 import {
   type AgentMsg,
   CloseCodes,
@@ -23,7 +34,7 @@ import {
   type StateMsg,
   type WelcomeMsg,
 } from '../../shared/protocol/messages.js';
-import { ReplayGuard } from '../../shared/protocol/replay-guard.js';
+import { ReplayGuard, SEQ_CAPABILITY } from '../../shared/protocol/replay-guard.js';
 import type { Credentials } from '../auth/token-store.js';
 import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
 import type { HubSnapshot } from '../state/state-hub.js';
@@ -55,8 +66,12 @@ export interface AgentServerOptions {
   guard?: AddressGuard;
   /** Largest inbound message (default MAX_MESSAGE_BYTES). */
   maxMessageBytes?: number;
-  /** How far an inbound message's ts may be from the master's clock (default 5 min). */
+  /** An agent clock further than this from the master's is logged as a warning, once per connection (default 30 s). */
   maxClockSkewMs?: number;
+  /** Ping intervals an agent may stay silent on top of twice its round trip (default 2). */
+  missedPongs?: number;
+  /** The longest silence allowed however slow the link (default 2 min). */
+  maxSilenceMs?: number;
   /** Current UPS snapshot and policy view, for the snapshot sent on connect. */
   snapshot: () => { hub: HubSnapshot; policy: PolicyViewT };
   /** The step (1-based) of a group in the fleet sequence, or null for an early group. */
@@ -81,16 +96,46 @@ interface Session {
   channel: MemberChannel | null;
   handshakeTimer: TimerHandle | null;
   pingTimer: TimerHandle | null;
-  missedPings: number;
+  /** When the upgrade answered (the hello comes one round trip later) and when the agent last said anything. */
+  upgradedAt: number;
+  lastHeard: number;
+  /** Send times of the pings not answered yet: pongs come back in order (one TCP stream). */
+  pingsInFlight: number[];
+  rtt: RttEstimator;
+  skew: SkewEstimator;
+  skewWarned: boolean;
+  /** The agent numbers its messages and checks ours (`seq` capability): the session id, our last seq; null when not. */
+  sid: string | null;
+  lastSeq: number | null;
+  /** The agent understands `deadlineInMs` in orders. */
+  relativeDeadline: boolean;
   /** Why the master closed this connection itself (missed pings, rejected): its close never confirms the agent down. */
   closedByMaster?: string;
 }
+
+/** What the master measured of one agent's link (`/status` → agents[].link, metrics). */
+export interface AgentLinkView {
+  /** Smoothed round-trip time of pings (ms); null before the first exchange. */
+  rttMs: number | null;
+  /** The agent's clock minus the master's (ms), from the fastest recent exchange; null before the first. */
+  clockSkewMs: number | null;
+  /** How long the agent may now stay silent before it is dropped (ms). */
+  livenessMs: number;
+  /** When these were measured (the master's clock); the values stay after a disconnect. */
+  at: number;
+}
+
+/** The capability of an agent that reads `deadlineInMs` (a deadline as a duration, immune to clock skew). */
+export const RELATIVE_DEADLINE_CAPABILITY = 'relative-deadline';
+const MAX_PINGS_IN_FLIGHT = 64;
 
 export class AgentServer {
   readonly rejections = new RejectionCounters();
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly byAgent = new Map<string, Session>();
+  /** The last measurements of each agent's link, kept after it disconnects. */
+  private readonly links = new Map<string, AgentLinkView>();
   private readonly agentsById: Map<string, { id: string; group: string; tokenHash: string }>;
 
   constructor(private readonly opts: AgentServerOptions) {
@@ -155,9 +200,13 @@ export class AgentServer {
   }
 
   private broadcast(msg: MasterMsg): void {
+    // encoded once for the whole fleet; a `seq` agent gets its session and number spliced in before the closing brace
     const data = encode(msg);
+    const open = data.slice(0, -1);
     for (const s of this.byAgent.values()) {
-      if (s.ws.readyState === WebSocket.OPEN) s.ws.send(data);
+      if (s.ws.readyState !== WebSocket.OPEN) continue;
+      if (s.sid === null || s.lastSeq === null) s.ws.send(data);
+      else s.ws.send(`${open},"sid":"${s.sid}","seq":${++s.lastSeq}}`);
     }
   }
 
@@ -174,16 +223,24 @@ export class AgentServer {
       ws,
       address,
       ip: normalizeIp(req.socket.remoteAddress),
-      replay: new ReplayGuard({ maxSkewMs: this.opts.maxClockSkewMs ?? 300_000 }),
+      replay: new ReplayGuard(),
       channelGroup: null,
       agentId: null,
       channel: null,
       handshakeTimer: null,
       pingTimer: null,
-      missedPings: 0,
+      upgradedAt: this.opts.clock.now(),
+      lastHeard: this.opts.clock.now(),
+      pingsInFlight: [],
+      rtt: new RttEstimator(),
+      skew: new SkewEstimator(),
+      skewWarned: false,
+      sid: null,
+      lastSeq: null,
+      relativeDeadline: false,
     };
     this.sessions.add(session);
-    session.handshakeTimer = this.opts.clock.setTimer(this.opts.handshakeTimeoutMs ?? 10_000, () => {
+    session.handshakeTimer = this.opts.clock.setTimer(this.opts.handshakeTimeoutMs ?? 30_000, () => {
       this.reject(session, 'AUTH_TIMEOUT', CloseCodes.AUTH_TIMEOUT, 'no hello in time');
     });
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(session, data, isBinary));
@@ -224,7 +281,8 @@ export class AgentServer {
       this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, `${msg.type} before hello`);
       return;
     }
-    const fresh = session.replay.check(msg, this.opts.clock.now());
+    // no clock in this check: a skewed agent is measured (onPong) and served like any other
+    const fresh = session.replay.check(msg);
     if (!fresh.ok) {
       this.reject(
         session,
@@ -234,7 +292,8 @@ export class AgentServer {
       );
       return;
     }
-    session.missedPings = 0;
+    const now = this.opts.clock.now();
+    session.lastHeard = now;
     if (session.agentId === null) {
       if (msg.type !== 'hello') {
         this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, `${msg.type} before hello`);
@@ -243,12 +302,13 @@ export class AgentServer {
       this.onHello(session, msg);
       return;
     }
-    this.opts.registry.touch(session.agentId, this.opts.clock.now());
+    this.opts.registry.touch(session.agentId, now);
     switch (msg.type) {
       case 'hello':
         this.reject(session, 'PROTO_UNEXPECTED', CloseCodes.UNEXPECTED, 'second hello');
         return;
       case 'pong':
+        this.onPong(session, msg.ts, now);
         return;
       case 'ack':
         this.opts.feedback.ack(session.agentId, msg);
@@ -325,6 +385,18 @@ export class AgentServer {
     session.agentId = entry.id;
     this.byAgent.set(entry.id, session);
     const now = this.opts.clock.now();
+    // the hello left the agent as our upgrade answer reached it: one round trip, and its clock at the middle
+    session.rtt.sample(now - session.upgradedAt);
+    session.skew.sample(msg.ts, session.upgradedAt, now);
+    session.relativeDeadline = msg.capabilities.includes(RELATIVE_DEADLINE_CAPABILITY);
+    let sid: string | undefined;
+    if (msg.capabilities.includes(SEQ_CAPABILITY)) {
+      // from the welcome on, both sides number their messages; the agent's must carry this connection's sid
+      sid = randomBytes(16).toString('hex');
+      session.replay.bind(sid);
+      session.sid = sid;
+      session.lastSeq = 0;
+    }
     const { hub, policy } = this.opts.snapshot();
     const step = this.opts.stepOf(entry.group);
     const spacingMs = this.opts.lostMasterSpacingMs;
@@ -338,12 +410,21 @@ export class AgentServer {
         steps: this.opts.steps,
         pingIntervalMs: this.opts.pingIntervalMs,
         ...(spacingMs === undefined ? {} : { lostMasterDelayMs: lostMasterDelayMs(step, spacingMs) }),
+        ...(sid === undefined ? {} : { sid }),
       },
       now,
     );
     this.send(session, welcome);
     this.send(session, this.stateMessage(hub, policy));
-    const channel: MemberChannel = { sendOrder: (order: OrderMsg) => this.send(session, order) };
+    const channel: MemberChannel = {
+      sendOrder: (order: OrderMsg) =>
+        this.send(
+          session,
+          session.relativeDeadline
+            ? { ...order, deadlineInMs: Math.max(0, order.deadline - this.opts.clock.now()) }
+            : order,
+        ),
+    };
     session.channel = channel;
     this.opts.logger.info(
       {
@@ -461,14 +542,20 @@ export class AgentServer {
         session.ws.terminate();
         return;
       }
-      session.missedPings++;
-      this.send(session, envelop({ type: 'ping' }, this.opts.clock.now()));
+      this.sendPing(session, now);
+      this.updateLink(session, now);
       this.schedulePing(session);
     });
   }
 
   private send(session: Session, msg: MasterMsg): void {
-    if (session.ws.readyState === WebSocket.OPEN) session.ws.send(encode(msg));
+    if (session.ws.readyState !== WebSocket.OPEN) return;
+    if (session.sid === null || session.lastSeq === null) {
+      session.ws.send(encode(msg));
+      return;
+    }
+    session.lastSeq++;
+    session.ws.send(encode({ ...msg, sid: session.sid, seq: session.lastSeq }));
   }
 
   private reject(

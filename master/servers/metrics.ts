@@ -10,6 +10,7 @@ import type { JournalStatus } from '../journal/journal.js';
 import type { PlanView } from '../plan/plan.js';
 import type { SequenceView } from '../sequencer/sequence-view.js';
 import type { HubSnapshot } from '../state/state-hub.js';
+import type { AgentLinkView } from './agent-server.js';
 
 export interface MetricsInputs {
   masterId: string;
@@ -24,6 +25,8 @@ export interface MetricsInputs {
   rejections(): Record<string, number>;
   /** The journal's health (absent in tests that build metrics without a master). */
   journal?(): JournalStatus;
+  /** What was measured of an agent's link (absent: no link series). */
+  link?(agentId: string): AgentLinkView | undefined;
 }
 
 /** The tokens of ups.status, one series each (0 or 1); WAIT is upsd's placeholder, not a UPS state. */
@@ -199,6 +202,38 @@ export class MasterMetrics {
           if (a.lastSeen !== null) this.set({ agent: a.id, group: a.group }, a.lastSeen / 1000);
       },
     });
+
+    const linkGauge = (name: string, help: string, pick: (l: AgentLinkView) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['agent', 'group'],
+        registers: [r],
+        collect() {
+          this.reset();
+          for (const a of inputs.agents()) {
+            if (a.kind !== 'agent') continue;
+            const link = inputs.link?.(a.id);
+            const v = link ? pick(link) : null;
+            if (v !== null) this.set({ agent: a.id, group: a.group }, v / 1000);
+          }
+        },
+      });
+    linkGauge(
+      'upsfleet_agent_rtt_seconds',
+      'Smoothed round-trip time of the master pings to each agent (the last measured, kept while it is away)',
+      (l) => l.rttMs,
+    );
+    linkGauge(
+      'upsfleet_agent_clock_skew_seconds',
+      "Each agent's clock minus the master's, corrected by half the round trip (reported, never refused)",
+      (l) => l.clockSkewMs,
+    );
+    linkGauge(
+      'upsfleet_agent_liveness_seconds',
+      'How long each agent may stay silent before the master drops it (grows with its round trip)',
+      (l) => l.livenessMs,
+    );
 
     new Gauge({
       name: 'upsfleet_sequence_state',

@@ -113,7 +113,7 @@ export const MasterTls = Type.Object(
 
 export const MasterLimits = Type.Object(
   {
-    /** An agent must say hello this soon after connecting (TLS handshake included). */
+    /** The TLS handshake, then the agent's hello after the upgrade, must each finish this soon (default 30 s: a 10 s round trip fits). */
     handshakeTimeout: Type.Optional(Duration),
     /** Largest inbound message in bytes. */
     maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576 })),
@@ -123,8 +123,12 @@ export const MasterLimits = Type.Object(
     authFailures: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Longest refusal of an address after repeated failed authentications. */
     maxBackoff: Type.Optional(Duration),
-    /** How far a message's ts may be from the master's clock. */
+    /** An agent whose clock is further than this from the master's is reported with a warning (never refused). */
     maxClockSkew: Type.Optional(Duration),
+    /** Ping intervals an agent may stay silent, on top of twice its measured round trip, before it is dropped (default 2). */
+    missedPongs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    /** The longest silence allowed to an agent however slow its link (default 2 min). */
+    maxSilence: Type.Optional(Duration),
   },
   { additionalProperties: false },
 );

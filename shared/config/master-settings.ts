@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import type { WebhookSpec } from '../exec/webhook.js';
 import { isLoopbackHost } from '../net/loopback.js';
+import { DEFAULT_MAX_SILENCE_MS, DEFAULT_MISSED_PONGS } from '../protocol/link-timing.js';
 import {
   DEFAULT_DEADTIME_MS,
   DEFAULT_DEBOUNCE_MS,
@@ -87,16 +88,23 @@ export interface LimitsSpec {
   connectionsPerAddress: number;
   authFailures: number;
   maxBackoffMs: number;
+  /** Above this, an agent's clock skew is logged as a warning (once per connection). Never a refusal. */
   maxClockSkewMs: number;
+  /** Liveness: ping intervals of silence allowed on top of twice the measured RTT (shared/protocol/link-timing.ts). */
+  missedPongs: number;
+  maxSilenceMs: number;
 }
 
 export const DEFAULT_LIMITS: LimitsSpec = {
-  handshakeTimeoutMs: 10_000,
+  // 30 s: each of the TLS handshake and the hello takes one round trip; a 10 s one (a crawling link) still fits
+  handshakeTimeoutMs: 30_000,
   maxMessageBytes: 64 * 1024,
   connectionsPerAddress: 16,
   authFailures: 5,
   maxBackoffMs: 300_000,
-  maxClockSkewMs: 300_000,
+  maxClockSkewMs: 30_000,
+  missedPongs: DEFAULT_MISSED_PONGS,
+  maxSilenceMs: DEFAULT_MAX_SILENCE_MS,
 };
 
 /** Where `upsfleet keygen` writes and the master looks when `master.tls` names no files. */
@@ -272,6 +280,8 @@ function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
     authFailures: l?.authFailures ?? DEFAULT_LIMITS.authFailures,
     maxBackoffMs: ms(l?.maxBackoff, DEFAULT_LIMITS.maxBackoffMs, '/master/limits/maxBackoff'),
     maxClockSkewMs: ms(l?.maxClockSkew, DEFAULT_LIMITS.maxClockSkewMs, '/master/limits/maxClockSkew'),
+    missedPongs: l?.missedPongs ?? DEFAULT_LIMITS.missedPongs,
+    maxSilenceMs: ms(l?.maxSilence, DEFAULT_LIMITS.maxSilenceMs, '/master/limits/maxSilence'),
   };
 }
 

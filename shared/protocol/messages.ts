@@ -19,7 +19,15 @@ function envelope<T extends string, P extends TProperties>(type: T, body: P) {
       v: Type.Literal(PROTOCOL_VERSION),
       type: Type.Literal(type),
       id: Id,
+      /** The sender's clock (epoch ms): for logs and the measured skew only, never checked against the receiver's. */
       ts: Type.Integer({ minimum: 0 }),
+      /**
+       * Per-connection message number, from 1, growing by one (shared/protocol/replay-guard.ts). Sent only to or
+       * by a peer that agreed to it: an agent announcing the `seq` capability, once a welcome gave it a `sid`.
+       */
+      seq: Type.Optional(Type.Integer({ minimum: 1 })),
+      /** The connection's session id: in the welcome (to a `seq` agent), then in each of that agent's messages. */
+      sid: Type.Optional(Type.String({ minLength: 8, maxLength: 64 })),
       ...body,
     },
     { additionalProperties: false },
@@ -72,8 +80,13 @@ export const Order = envelope('order', {
   orderId: Id,
   action: Type.Literal('shutdown'),
   reason: Type.String({ maxLength: 512 }),
-  /** Epoch ms by which the master stops waiting for this agent. */
+  /** Epoch ms (the master's clock) by which the master stops waiting for this agent. */
   deadline: Type.Integer({ minimum: 0 }),
+  /**
+   * The same deadline as a duration from the moment the master sent the order, so that an agent whose clock
+   * is off still knows how long it has. Only to agents announcing the `relative-deadline` capability.
+   */
+  deadlineInMs: Type.Optional(Type.Integer({ minimum: 0 })),
   step: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
   drill: Type.Boolean(),
 });

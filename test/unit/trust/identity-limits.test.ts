@@ -56,23 +56,34 @@ class Client {
   }
 }
 
-const hello = (agentId: string, group: string, token: string) => ({
+const hello = (agentId: string, group: string, token: string, capabilities: string[] = []) => ({
   type: 'hello',
   agentId,
   group,
   token,
   version: 'test',
-  capabilities: [],
+  capabilities,
   dryRun: true,
 });
 
-async function join(m: TlsMaster, id: string, group: string, token: string): Promise<Client> {
+async function join(
+  m: TlsMaster,
+  id: string,
+  group: string,
+  token: string,
+  capabilities: string[] = [],
+): Promise<Client> {
   const c = new Client(m);
   await c.opened();
-  c.send(hello(id, group, token));
+  c.send(hello(id, group, token, capabilities));
   await c.waitFor((x) => x.type === 'welcome');
   return c;
 }
+
+/** The session id the welcome gave a `seq` agent. */
+const sidOf = (c: Client) => (c.messages.find((x) => x.type === 'welcome') as { sid?: string }).sid!;
+const pongAt = (ts: number, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ v: 1, type: 'pong', id: randomUUID(), ts, ...extra });
 
 describe('agent identity, roles and limits', () => {
   let m: TlsMaster;
@@ -157,9 +168,9 @@ describe('agent identity, roles and limits', () => {
     await Promise.all([web1.closed, db1.closed]);
   });
 
-  it('rejects oversized, malformed, replayed, stale and out-of-order messages, counts them, and keeps serving web2', async () => {
+  it('rejects oversized, malformed, replayed, foreign-session and out-of-order messages, counts them, and keeps serving web2', async () => {
     const web2 = await join(m, 'web2', 'app', tokens.web2!);
-    const cases: Array<[string, (c: Client) => void, number]> = [
+    const cases: Array<[string, (c: Client) => void, number, string[]?]> = [
       ['oversized', (c) => c.raw(JSON.stringify({ pad: 'x'.repeat(70 * 1024) })), CloseCodes.TOO_LARGE],
       ['malformed', (c) => c.raw('{not json'), CloseCodes.MALFORMED],
       [
@@ -172,31 +183,39 @@ describe('agent identity, roles and limits', () => {
         CloseCodes.REPLAY,
       ],
       [
-        'stale',
-        (c) => c.raw(JSON.stringify({ v: 1, type: 'pong', id: randomUUID(), ts: Date.now() - 3_600_000 })),
-        CloseCodes.STALE,
+        'without the session id (seq agent)',
+        (c) => c.raw(pongAt(Date.now(), { seq: 1 })),
+        CloseCodes.REPLAY,
+        ['seq'],
       ],
       [
-        'out of order',
+        "another session's sid (seq agent)",
+        (c) => c.raw(pongAt(Date.now(), { seq: 1, sid: 'f'.repeat(32) })),
+        CloseCodes.REPLAY,
+        ['seq'],
+      ],
+      [
+        'out of order (seq agent)',
         (c) => {
-          c.raw(JSON.stringify({ v: 1, type: 'pong', id: randomUUID(), ts: Date.now() }));
-          c.raw(JSON.stringify({ v: 1, type: 'pong', id: randomUUID(), ts: Date.now() - 60_000 }));
+          c.raw(pongAt(Date.now(), { seq: 2, sid: sidOf(c) }));
+          c.raw(pongAt(Date.now(), { seq: 1, sid: sidOf(c) }));
         },
         CloseCodes.STALE,
+        ['seq'],
       ],
     ];
     const counts = () => m.master.agentServer.rejections.toJSON();
     const before = counts();
-    for (const [what, act, code] of cases) {
-      const c = await join(m, 'web1', 'app', tokens.web1!);
+    for (const [what, act, code, capabilities] of cases) {
+      const c = await join(m, 'web1', 'app', tokens.web1!, capabilities);
       act(c);
       assert.equal((await c.closed).code, code, what);
     }
     const after = counts();
-    for (const code of ['PROTO_TOO_LARGE', 'PROTO_MALFORMED', 'PROTO_REPLAY'] as const) {
+    for (const code of ['PROTO_TOO_LARGE', 'PROTO_MALFORMED', 'PROTO_STALE'] as const) {
       assert.equal((after[code] ?? 0) - (before[code] ?? 0), 1, code);
     }
-    assert.equal((after.PROTO_STALE ?? 0) - (before.PROTO_STALE ?? 0), 2);
+    assert.equal((after.PROTO_REPLAY ?? 0) - (before.PROTO_REPLAY ?? 0), 3);
     // web2 was never disturbed and still gets pings answered / state
     assert.equal(web2.ws.readyState, WebSocket.OPEN);
     web2.send({ type: 'pong' });
@@ -205,6 +224,34 @@ describe('agent identity, roles and limits', () => {
     assert.equal(m.master.registry.get('web2')?.connected, true);
     web2.ws.close();
     await web2.closed;
+  });
+
+  it('never compares clocks: an agent an hour behind or ahead (ts going backwards too) is served, and its skew reported', async () => {
+    for (const [capabilities, skewMs] of [
+      [[], -3_600_000],
+      [['seq'], 3_600_000],
+    ] as const) {
+      const c = new Client(m);
+      await c.opened();
+      const skewed = () => Date.now() + skewMs;
+      c.raw(encode(envelop(hello('web1', 'app', tokens.web1!, [...capabilities]) as never, skewed())));
+      await c.waitFor((x) => x.type === 'welcome');
+      const sid = capabilities.length > 0 ? { sid: sidOf(c) } : {};
+      // the pong answering the master's first ping, then one whose ts goes back a minute
+      c.raw(pongAt(skewed(), capabilities.length > 0 ? { ...sid, seq: 1 } : {}));
+      c.raw(pongAt(skewed() - 60_000, capabilities.length > 0 ? { ...sid, seq: 2 } : {}));
+      const near = () => Math.abs((m.master.agentServer.link('web1')?.clockSkewMs ?? 0) - skewMs) < 5000;
+      const until = Date.now() + 3000;
+      while (!near() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(near(), `skew ${m.master.agentServer.link('web1')?.clockSkewMs} measured (${skewMs})`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(c.ws.readyState, WebSocket.OPEN, `served with a clock ${skewMs} ms off`);
+      assert.equal(m.master.registry.get('web1')?.connected, true);
+      const status = m.master.status() as { agents: Array<{ id: string; link?: { clockSkewMs: number } }> };
+      assert.ok(Math.abs(status.agents.find((a) => a.id === 'web1')!.link!.clockSkewMs - skewMs) < 5000);
+      c.ws.close();
+      await c.closed;
+    }
   });
 
   it('accepts admin tokens from the tokens file on the API and refuses agent tokens there', async () => {
@@ -262,14 +309,21 @@ describe('address guard and replay guard (pure, on a manual clock)', () => {
     assert.equal(g.authFailed('10.0.0.3'), 0);
   });
 
-  it('rejects a repeated id, a ts outside the skew window, and a ts going backwards', () => {
-    const r = new ReplayGuard({ maxSkewMs: 1000, backwardToleranceMs: 100 });
-    assert.deepEqual(r.check({ id: 'a', ts: 10_000 }, 10_000), { ok: true });
-    assert.equal(r.check({ id: 'a', ts: 10_001 }, 10_001).ok, false);
-    assert.equal((r.check({ id: 'b', ts: 12_000 }, 10_000) as { code: string }).code, 'PROTO_STALE');
-    assert.equal((r.check({ id: 'c', ts: 8_000 }, 10_000) as { code: string }).code, 'PROTO_STALE');
-    assert.deepEqual(r.check({ id: 'd', ts: 10_500 }, 10_500), { ok: true });
-    assert.equal((r.check({ id: 'e', ts: 10_300 }, 10_500) as { code: string }).code, 'PROTO_STALE');
-    assert.deepEqual(r.check({ id: 'f', ts: 10_450 }, 10_500), { ok: true });
+  it('rejects a repeated id; once bound, a foreign or missing sid and a seq that does not grow; never looks at ts', () => {
+    const r = new ReplayGuard({ window: 3 });
+    const code = (v: ReturnType<ReplayGuard['check']>) => (v.ok ? 'ok' : v.code);
+    // unbound (an older agent): ids only, whatever the timestamps say
+    assert.equal(code(r.check({ id: 'a', ts: 0 } as never)), 'ok');
+    assert.equal(code(r.check({ id: 'a' })), 'PROTO_REPLAY');
+    assert.equal(code(r.check({ id: 'b', ts: Date.now() + 3_600_000 } as never)), 'ok');
+    r.bind('s'.repeat(32));
+    assert.equal(code(r.check({ id: 'c' })), 'PROTO_REPLAY', 'no sid once bound');
+    assert.equal(code(r.check({ id: 'd', sid: 'x'.repeat(32), seq: 1 })), 'PROTO_REPLAY', 'another sid');
+    assert.equal(code(r.check({ id: 'e', sid: 's'.repeat(32) })), 'PROTO_STALE', 'no seq');
+    assert.equal(code(r.check({ id: 'f', sid: 's'.repeat(32), seq: 1 })), 'ok');
+    assert.equal(code(r.check({ id: 'g', sid: 's'.repeat(32), seq: 3 })), 'ok', 'a gap is fine');
+    assert.equal(code(r.check({ id: 'h', sid: 's'.repeat(32), seq: 3 })), 'PROTO_STALE', 'repeated seq');
+    assert.equal(code(r.check({ id: 'i', sid: 's'.repeat(32), seq: 2 })), 'PROTO_STALE', 'backwards');
+    assert.equal(code(r.check({ id: 'f', sid: 's'.repeat(32), seq: 9 })), 'PROTO_REPLAY', 'a known id');
   });
 });
