@@ -71,6 +71,7 @@ export class FleetOps {
     });
     this.metrics = new MasterMetrics({
       masterId: settings.id,
+      nutExporter: settings.metrics.nutExporter,
       hub: () => hub.snapshot(),
       critical: () => deps.policy.view().critical,
       agents: () => deps.registry.all(),

@@ -60,6 +60,7 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
   plan: '/plan',
   log: '/log',
   nut: '/nut',
+  metrics: '/metrics',
 };
 
 /** Settings whose resolved shape does not follow the file's (host+port from one string, cert/key to files): compared whole. */

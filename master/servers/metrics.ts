@@ -11,9 +11,12 @@ import type { PlanView } from '../plan/plan.js';
 import type { SequenceView } from '../sequencer/sequence-view.js';
 import type { HubSnapshot } from '../state/state-hub.js';
 import type { AgentLinkView } from './agent-server.js';
+import { NutExporterMetrics } from './nut-exporter-metrics.js';
 
 export interface MetricsInputs {
   masterId: string;
+  /** Also export the UPS as nut_exporter does (`network_ups_tools_*`, nut-exporter-metrics.ts); default true. */
+  nutExporter?: boolean;
   hub(): HubSnapshot;
   critical(): boolean;
   agents(): MemberInfo[];
@@ -64,9 +67,11 @@ function seconds(ms: number | null | undefined): number | null {
 
 export class MasterMetrics {
   readonly registry = new Registry();
+  private readonly nut: NutExporterMetrics | null;
 
   constructor(inputs: MetricsInputs) {
     const r = this.registry;
+    this.nut = inputs.nutExporter === false ? null : new NutExporterMetrics(r, () => inputs.hub());
     const ups = () => inputs.hub().ups;
 
     new Gauge({
@@ -407,6 +412,7 @@ export class MasterMetrics {
   }
 
   text(): Promise<string> {
+    this.nut?.sync();
     return this.registry.metrics();
   }
 }

@@ -221,3 +221,16 @@ export type UsbhidSourceConfigT = Static<typeof UsbhidSourceConfig>;
 export type NutSourceConfigT = Static<typeof NutSourceConfig>;
 export type SourceConfigT = Static<typeof SourceConfig>;
 export type TriggerT = Static<typeof Trigger>;
+    /** GET /metrics (Prometheus text format, docs/METRICS.md). */
+    metrics: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * Also export the UPS as nut_exporter does (`network_ups_tools_*` series, `device_info`), so that
+           * Grafana dashboards made for NUT show it; default true.
+           */
+          nutExporter: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),

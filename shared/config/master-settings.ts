@@ -78,6 +78,8 @@ export interface MasterSettings {
   tls: { certFile: string; keyFile: string; explicit: boolean; insecure: boolean };
   tokensFile: string;
   limits: LimitsSpec;
+  /** /metrics: whether the nut_exporter-compatible series are exported beside upsfleet's own. */
+  metrics: { nutExporter: boolean };
   /** undefined: advertise when TLS is on. */
   mdns: boolean | undefined;
 }
@@ -264,6 +266,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     limits: resolveLimits(c.master.limits),
     mdns: c.master.mdns,
   };
+    metrics: { nutExporter: c.metrics?.nutExporter ?? true },
 }
 
 function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
