@@ -15,6 +15,11 @@ import { keygen } from '../commands/keygen.js';
 export interface FleetGroupSpec {
   name: string;
   agents: string[];
+  /**
+   * The master knows these agents (token, group) but the launcher does not start them: the test writes
+   * their config itself (e.g. a host fed by two fleets' UPSes) and starts them with `startAgentProcess`.
+   */
+  external?: boolean;
   /** Shell hooks every agent of the group runs (dry-run still runs them). */
   hooks?: Array<{ name: string; run: string; timeout?: string; drillSafe?: boolean }>;
 }
@@ -86,6 +91,8 @@ export interface RunningFleet {
   /** POST an admin action (/api/simulate, /api/fsd, /api/drill) with the admin token. */
   admin(path: string, body: Record<string, unknown>): Promise<void>;
   journal(): Array<Record<string, unknown>>;
+  /** The token the master knows this agent by (for agents the test starts itself). */
+  agentToken(id: string): string;
   /** Resolves once `predicate` holds for the journal; rejects after timeoutMs. */
   waitForJournal(
     predicate: (entries: Array<Record<string, unknown>>) => boolean,
@@ -267,6 +274,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       ? spawnCli(['-c', config], logFile, spec.agentBundle, {}, spec.wrap?.(id))
       : spawnCli(['agent', '-c', config], logFile, CLI, {}, spec.wrap?.(id));
   for (const g of spec.groups) {
+    if (g.external) continue;
     for (const id of g.agents) {
       const config = join(dir, 'agents', `${id}.yaml`);
       const marker = join(dir, 'markers', `${id}.poweroff`);
@@ -341,6 +349,11 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.text}`);
     },
     journal: () => readJsonLines(journalFile),
+    agentToken: (id) => {
+      const token = agentTokens.get(id);
+      if (token === undefined) throw new Error(`no agent ${id} in this fleet`);
+      return token;
+    },
     waitForJournal: async (predicate, timeoutMs) => {
       await waitFor(
         () => (predicate(readJsonLines(journalFile)) ? true : undefined),
@@ -351,6 +364,11 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
     stop: () => stopProcesses([...agents.map((a) => a.process), master]),
   };
   return fleet;
+}
+
+/** Starts `upsfleet agent -c CONFIG` (dry-run config written by the test), its output in logFile. */
+export function startAgentProcess(config: string, logFile: string): ChildProcess {
+  return spawnCli(['agent', '-c', config], logFile);
 }
 
 /** Waits until every agent is connected (as the master's /status reports). */
