@@ -149,7 +149,7 @@ describe('real upsmon with the real master process', { skip }, () => {
 
       const journal = f.journal();
       const seq = (pred: (e: Entry) => boolean) => journal.findIndex((e) => e.kind === 'sequence' && pred(e));
-      const isNut = (e: Entry) => String(e.memberId ?? '').startsWith('nut:nasmon@127.0.0.1:');
+      const isNut = (e: Entry) => e.memberId === 'nut:nasmon';
       const upsmonAt = sb.readMarker('nas');
       assert.equal(upsmonAt.length, 1, `upsmon ran SHUTDOWNCMD ${upsmonAt.length} times`);
       const upsmonDown = upsmonAt[0]!;
