@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MemberChannel } from '../../../master/fleet/registry.js';
-import type { StoredRecord } from '../../../master/journal/journal-line.js';
 import { emptyRecoveredState, reduceRecovered } from '../../../master/journal/recovery.js';
 import type { SupplyDeclarationT } from '../../../shared/protocol/messages.js';
 import { fleet, step } from './fleet-fixture.js';
@@ -151,7 +150,7 @@ describe('sequencer: redundant supplies', () => {
     // what the journal holds: every timeline entry as a sequence record, folded as on start
     let state = emptyRecoveredState();
     for (const e of f.timeline)
-      state = reduceRecovered(state, { ...e, kind: 'sequence', event: e.kind } as StoredRecord);
+      state = reduceRecovered(state, { ...e, kind: 'sequence', event: e.kind, seq: 0 });
     const recovered = state.run?.stages[0]?.members.dual;
     assert.equal(recovered?.state, 'redundantly-fed');
 
