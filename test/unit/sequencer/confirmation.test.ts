@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { StoredRecord } from '../../../master/journal/journal-line.js';
+import { emptyRecoveredState, reduceRecovered } from '../../../master/journal/recovery.js';
+import type { TimelineEntry } from '../../../master/sequencer/sequence-view.js';
 import { fleet, step } from './fleet-fixture.js';
+
+/** What a master restarted now rebuilds from these timeline entries (as the journal records them). */
+function fold(timeline: TimelineEntry[]) {
+  let state = emptyRecoveredState();
+  for (const e of timeline)
+    state = reduceRecovered(state, { ...e, kind: 'sequence', event: e.kind } as unknown as StoredRecord);
+  return state;
+}
 
 describe('confirmation: only what the member did', () => {
   it('an agent gone down-bound whose connection the master terminates (missed pings) is cut short at the deadline, not down', async () => {
@@ -112,5 +123,50 @@ describe('confirmation: only what the member did', () => {
       ['d'],
     );
     assert.ok(!f.timeline.some((e) => e.kind === 'late-order'));
+  });
+
+  it('a restarted master still waits for a declared NUT member recorded offline, and shows it the same order when it logs in', () => {
+    const steps = [step(1, ['nas'], 60_000)];
+    const before = fleet({ steps });
+    before.registry.declare('nut:nas', 'nut', 'nas');
+    before.sequencer.start('x');
+    before.clock.advance(10_000);
+    const orderId = before.member('nut:nas').orderId;
+    const after = fleet({ steps });
+    after.clock.advance(before.clock.now() - after.clock.now() + 5_000);
+    after.registry.declare('nut:nas', 'nut', 'nas');
+    after.sequencer.resume(fold(before.timeline));
+    assert.equal(after.member('nut:nas').state, 'offline');
+    after.connect('nut:nas', 'nas', 'nut');
+    assert.equal(after.orderOf('nut:nas').orderId, orderId);
+    after.disconnect('nut:nas');
+    assert.equal(after.sequencer.view().steps[0]!.endedBy, 'confirmed');
+  });
+
+  it('a restarted master shows FSD to a declared NUT member its step had cut short, and recovers late-order / late-down', () => {
+    const steps = [step(1, ['nas'], 60_000), step(2, ['db'], 60_000)];
+    const before = fleet({ steps });
+    before.registry.declare('nut:nas', 'nut', 'nas');
+    before.connect('d', 'db');
+    before.sequencer.start('x');
+    before.clock.advance(60_000);
+    assert.equal(before.member('nut:nas').state, 'deadline');
+    const after = fleet({ steps });
+    after.clock.advance(before.clock.now() - after.clock.now() + 1_000);
+    after.registry.declare('nut:nas', 'nut', 'nas');
+    after.sequencer.resume(fold(before.timeline));
+    after.connect('nut:nas', 'nas', 'nut');
+    assert.equal(after.orderOf('nut:nas').orderId, before.member('nut:nas').orderId);
+    after.clock.advance(2_000);
+    after.disconnect('nut:nas');
+    assert.deepEqual(
+      after.timeline.filter((e) => e.memberId === 'nut:nas').map((e) => e.kind),
+      ['late-order', 'late-down'],
+    );
+    const rec = fold([...before.timeline, ...after.timeline]).run?.stages[0]?.members['nut:nas'];
+    assert.equal(rec?.state, 'deadline');
+    assert.equal(rec?.reachedAtDeadline, 'offline');
+    assert.equal(rec?.orderedAt, after.clock.now() - 2_000);
+    assert.equal(rec?.downAt, after.clock.now());
   });
 });
