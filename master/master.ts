@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../shared/exec/power-off.js';
 import type { PowerEvent } from '../shared/nut/events.js';
 import { VERSION } from '../shared/version.js';
 import { TokenStore } from './auth/token-store.js';
+import { createDashboard } from './dashboard/dashboard.js';
 import { Advertiser } from './discovery/advertiser.js';
 import { FleetRegistry, SECONDARIES_GROUP } from './fleet/registry.js';
 import { FleetOps } from './fleet-ops.js';
@@ -255,7 +256,12 @@ export class Master {
     this.policy.attach(this.hub);
 
     this.tls = resolveTlsMaterial(settings, logger);
+    // the web dashboard and `upsfleet monitor`: a live feed of the same state, events and timeline (issue 13)
+    const dashboard = createDashboard(this);
+    dashboard.feed.start();
+    this.stack.push(dashboard.feed);
     const http = new HttpServer({
+      dashboard: dashboard.http,
       tls: this.tls,
       guard: this.guard,
       handshakeTimeoutMs: settings.limits.handshakeTimeoutMs,

@@ -3,9 +3,11 @@
 //   dist/upsfleet-agent.cjs  the agent alone (agent/main.ts): for hosts that have only Node.js
 //   dist/upsfleet.cjs        the whole CLI (master included) for the Ansible master role; node-hid stays
 //                            external (native, optional: only the usbhid source loads it, lazily)
+//   dist/dashboard/          the web dashboard the master serves at / (scripts/build-dashboard.mjs)
 // CommonJS output: pino, ws and yaml are CommonJS and `require` node built-ins, which an ESM bundle cannot.
 import { chmodSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { buildDashboard } from './build-dashboard.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -44,7 +46,9 @@ for (const [entry, outfile] of [
   const banner = {
     js: `${hashbang}const __upsfleetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;`,
   };
-  const result = await build({ ...common, banner, entryPoints: [entry], outfile, metafile: true });
+  // e-mail (nodemailer, loaded lazily by shared/notify/smtp-send.ts) stays out of the one-file agent
+  const external = entry.startsWith('agent/') ? [...common.external, 'nodemailer'] : common.external;
+  const result = await build({ ...common, external, banner, entryPoints: [entry], outfile, metafile: true });
   if (entry.startsWith('agent/')) {
     const inputs = Object.keys(result.metafile.inputs);
     const leaked = inputs.filter((p) => p.startsWith('master/') || p.includes('node-hid'));
@@ -53,3 +57,5 @@ for (const [entry, outfile] of [
   }
   chmodSync(outfile, 0o755);
 }
+
+await buildDashboard();

@@ -9,6 +9,7 @@ export const DRILL_REPORT_FILE = 'drill-report.json';
 export class DrillStore {
   private readonly file: string;
   private current: DrillReport | null = null;
+  private readonly listeners = new Set<(report: DrillReport) => void>();
 
   constructor(
     stateDir: string,
@@ -41,5 +42,12 @@ export class DrillStore {
     } catch (err) {
       this.logger.error({ err, file: this.file }, 'cannot save the drill report');
     }
+    for (const l of this.listeners) l(report);
+  }
+
+  /** Calls `listener` with each new report once it is saved (the dashboard shows it as it arrives). */
+  subscribe(listener: (report: DrillReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }

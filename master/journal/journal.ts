@@ -60,6 +60,8 @@ export interface JournalStatus {
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 const DEFAULT_KEEP_SEGMENTS = 2;
 const DEFAULT_MAX_PENDING = 100_000;
+/** Records kept in memory for readers of the recent past (the dashboard's journal view). */
+const RECENT_KEPT = 200;
 const RETRY_MS = 2_000;
 const LOUD_REPEAT_MS = 60_000;
 
@@ -80,6 +82,8 @@ export class Journal<S> {
   private opened = false;
   private rotating = false;
   private readonly st: JournalStatus;
+  private readonly recentRecords: StoredRecord[] = [];
+  private readonly listeners = new Set<(record: StoredRecord) => void>();
 
   constructor(private readonly opts: JournalOptions<S>) {
     this.file = opts.file;
@@ -120,6 +124,7 @@ export class Journal<S> {
       for (const r of contents.records) {
         this.seq = Math.max(this.seq, r.seq);
         this.folded = this.opts.reduce(this.folded, r);
+        this.remember(r);
       }
     } catch (err) {
       // an unreadable journal must not keep the master from protecting the fleet: start from nothing
@@ -147,7 +152,32 @@ export class Journal<S> {
     this.enqueue(encodeLine(stored.seq, stored));
     this.flush();
     this.opts.afterWrite?.(stored);
+    this.remember(stored);
+    for (const l of this.listeners) {
+      try {
+        l(stored);
+      } catch (err) {
+        // a reader (the dashboard) never disturbs the decision it reads
+        this.opts.logger.warn({ err, kind: stored.kind }, 'journal listener failed');
+      }
+    }
     return stored;
+  }
+
+  /** The last records (up to 200, oldest first), those read on start included. */
+  recent(): StoredRecord[] {
+    return [...this.recentRecords];
+  }
+
+  /** Calls `listener` with each record once it is written (after its fsync, or kept while degraded). */
+  subscribe(listener: (record: StoredRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private remember(record: StoredRecord): void {
+    this.recentRecords.push(record);
+    if (this.recentRecords.length > RECENT_KEPT) this.recentRecords.shift();
   }
 
   /** Runs `fn` with one fsync at its end for every record it writes (a step ordering many members). */

@@ -55,6 +55,8 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
   sequence: '/sequence',
   agents: '/agents',
   admins: '/admins',
+  viewers: '/viewers',
+  dashboard: '/dashboard',
   shutdown: '/shutdown',
   notify: '/notify',
   plan: '/plan',

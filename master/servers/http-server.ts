@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { verifyToken } from '../../shared/auth/token.js';
 import { systemClock } from '../../shared/clock.js';
 import { UpsfleetError } from '../../shared/errors.js';
+import type { DashboardFile } from '../dashboard/dashboard-assets.js';
 import { AddressGuard, normalizeIp } from './address-guard.js';
 import type { AgentServer } from './agent-server.js';
 import { FrontDoor } from './front-door.js';
@@ -43,7 +44,31 @@ export interface HttpServerOptions {
   guard?: AddressGuard;
   /** TLS handshake deadline (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** The web dashboard at `/` and its live stream at `/live` (404 without). */
+  dashboard?: DashboardOptions;
 }
+
+/** Who may watch: `open` anyone, `token` a viewer or admin token, `auto` open on loopback, a token from elsewhere. */
+export type Viewing = 'auto' | 'token' | 'open';
+
+export interface DashboardOptions {
+  /** The built files by URL path; null: not built (the page answers 503 saying so). */
+  files: Map<string, DashboardFile> | null;
+  /** Serves one authorised viewer the live stream (Server-Sent Events) until it goes. */
+  live: { attach(res: ServerResponse, viewer: { admin: boolean }): void };
+  viewing: Viewing;
+  /** Viewer tokens (admin tokens are viewer tokens too). */
+  viewers: () => ReadonlyArray<{ name: string; tokenHash: string }>;
+}
+
+/** The page's own rules: scripts, styles and connections to this origin only (nothing from a CDN). */
+const DASHBOARD_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+};
 
 export class HttpServer {
   private server: Server | null = null;
@@ -148,6 +173,38 @@ export class HttpServer {
       this.json(res, 200, { ok: true });
       return;
     }
+    const dashboard = this.opts.dashboard;
+    if (dashboard && req.method === 'GET' && url.pathname === '/live') {
+      const viewer = this.authenticateViewer(req, dashboard);
+      if (!viewer) {
+        // a page opened without a token yet is not an attack: only a wrong token counts
+        if (req.headers.authorization) this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress));
+        this.json(res, 401, {
+          error: 'viewer token required (Authorization: Bearer <token>)',
+          code: 'AUTH_FAILED',
+        });
+        return;
+      }
+      dashboard.live.attach(res, viewer);
+      return;
+    }
+    if (dashboard && req.method === 'GET' && (url.pathname === '/' || /^\/[\w.-]+$/.test(url.pathname))) {
+      const file = dashboard.files?.get(url.pathname);
+      if (file) {
+        res.writeHead(200, {
+          ...DASHBOARD_HEADERS,
+          'content-type': file.type,
+          'content-length': file.body.length,
+        });
+        res.end(file.body);
+        return;
+      }
+      if (url.pathname === '/') {
+        res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('the dashboard was not built (npm run build); GET /status still answers\n');
+        return;
+      }
+    }
     if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
       const admin = this.authenticateAdmin(req);
       if (!admin) {
@@ -194,6 +251,17 @@ export class HttpServer {
       const code = err instanceof UpsfleetError ? err.code : 'INTERNAL';
       this.json(res, 400, { error: (err as Error).message, code });
     }
+  }
+
+  /** null: refused. Admin tokens see everything a viewer token does, and may act. */
+  private authenticateViewer(req: IncomingMessage, d: DashboardOptions): { admin: boolean } | null {
+    if (this.authenticateAdmin(req)) return { admin: true };
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    if (m && d.viewers().some((v) => verifyToken(m[1]!, v.tokenHash))) return { admin: false };
+    if (d.viewing === 'open') return { admin: false };
+    if (d.viewing === 'auto' && isLoopbackHost(normalizeIp(req.socket.remoteAddress)))
+      return { admin: false };
+    return null;
   }
 
   private authenticateAdmin(req: IncomingMessage): string | null {

@@ -186,6 +186,23 @@ export const MasterConfigSchema = Type.Object(
     sequence: Type.Array(SequenceStep),
     agents: Type.Optional(Type.Array(AgentEntry)),
     admins: Type.Optional(Type.Array(AdminEntry)),
+    /** Tokens that may watch the dashboard (`/`, `/live`) and `upsfleet monitor` without acting; admin tokens may too. */
+    viewers: Type.Optional(Type.Array(AdminEntry)),
+    /** The web dashboard on the HTTP(S) port and its live stream. */
+    dashboard: Type.Optional(
+      Type.Object(
+        {
+          /**
+           * Who may watch: `auto` (default) anyone on loopback, a viewer or admin token from anywhere else;
+           * `token` a token always; `open` anyone who reaches the port. Acting (drill, FSD, simulate) always needs an admin token.
+           */
+          viewing: Type.Optional(
+            Type.Union([Type.Literal('auto'), Type.Literal('token'), Type.Literal('open')]),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     shutdown: Type.Optional(
       Type.Object(
         {

@@ -61,6 +61,10 @@ export interface MasterSettings {
   sequence: StepSpec[];
   agents: Array<{ id: string; group: string; tokenHash: string }>;
   admins: Array<{ name: string; tokenHash: string }>;
+  /** Dashboard viewer tokens (`viewers:`). */
+  viewers: Array<{ name: string; tokenHash: string }>;
+  /** Who may watch the dashboard without a token: `auto` loopback only, `token` nobody, `open` everyone. */
+  dashboard: { viewing: 'auto' | 'token' | 'open' };
   shutdown: {
     command: string | string[];
     dryRun: boolean;
@@ -245,6 +249,8 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     })),
     agents: (c.agents ?? []).map((a) => ({ ...a })),
     admins: (c.admins ?? []).map((a) => ({ ...a })),
+    viewers: (c.viewers ?? []).map((v) => ({ ...v })),
+    dashboard: { viewing: c.dashboard?.viewing ?? 'auto' },
     shutdown: {
       command: commandArgv(c.shutdown?.command, defaultPowerOffCommand()),
       dryRun: c.shutdown?.dryRun ?? false,
