@@ -5,7 +5,7 @@
  * local deadtime and place in that master's order; agent/supplies.ts counts the supplies it still trusts
  * and decides which order to obey. The single `master:` form is one supply of power value 1.
  */
-import { hostname as osHostname } from 'node:os';
+import { networkInterfaces, hostname as osHostname } from 'node:os';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { type AgentSettings, type SupplySpec, suppliesOf } from '../shared/config/agent-settings.js';
 import type { runHooks } from '../shared/exec/hook-runner.js';
@@ -13,6 +13,9 @@ import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
 import type { powerOff } from '../shared/exec/power-off.js';
 import { sendWebhooks } from '../shared/exec/webhook.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
+import { NotifyQueue } from '../shared/notify/notify-queue.js';
+import { serviceMessage } from '../shared/notify/service-url.js';
+import { macCapability, macForLocalAddress } from '../shared/net/mac.js';
 import {
   CloseCodes,
   type MasterMsg,
@@ -190,6 +193,11 @@ export class Agent {
       tls: spec.tls,
       onPinMismatch: (url, presented) => this.discovery?.refused(url, presented),
       hello,
+      // the MAC of the interface that carries this master connection, for Wake-on-LAN (docs/WAKE.md)
+      linkCapabilities: (local) => {
+        const mac = macForLocalAddress(local, networkInterfaces());
+        return mac ? [macCapability(mac)] : [];
+      },
       reconnect: settings.reconnect,
       clock: this.clock,
       logger: logger.child({ module: 'master-connection' }),

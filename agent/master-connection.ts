@@ -71,6 +71,8 @@ export interface MasterConnectionOptions {
   WebSocket?: WebSocketImpl;
   /** For the backoff jitter; injectable for tests. */
   random?: () => number;
+  /** Capabilities that depend on the connection, from its local address (the `wol:` MAC of that interface). */
+  linkCapabilities?: (localAddress: string | undefined) => string[];
   onMessage: (msg: MasterMsg) => void;
   onConnected?: (url: string) => void;
   onDisconnected?: (info: DisconnectInfo) => void;
@@ -303,7 +305,14 @@ export class MasterConnection {
       this.silenceMs = WELCOME_WAIT_MS;
       this.armSilenceWatch(ws);
       log.info({ url }, 'connected to the master');
-      const capabilities = [...new Set([...this.opts.hello.capabilities, SEQ_CAPABILITY])];
+      const local = (ws as unknown as { _socket?: { localAddress?: string } })._socket?.localAddress;
+      const capabilities = [
+        ...new Set([
+          ...this.opts.hello.capabilities,
+          SEQ_CAPABILITY,
+          ...(this.opts.linkCapabilities?.(local) ?? []),
+        ]),
+      ];
       ws.send(
         encode(envelop<HelloMsg>({ type: 'hello', ...this.opts.hello, capabilities }, this.opts.clock.now())),
       );

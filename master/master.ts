@@ -35,6 +35,8 @@ import { createSource } from './sources/create-source.js';
 import type { Source } from './sources/source.js';
 import { StateHub } from './state/state-hub.js';
 import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
+import { registerWakeMetrics } from './wake/wake-metrics.js';
+import { Waker } from './wake/waker.js';
 
 const SECONDARIES_DEADLINE_MS = 30_000;
 
@@ -59,6 +61,8 @@ export class Master {
   resumed: ResumeResult | null = null;
   readonly steps: StepSpec[];
   policy!: Policy;
+  /** Wakes early groups' hosts when mains return before the fleet sequence (docs/WAKE.md). */
+  waker!: Waker;
   sequencer!: Sequencer;
   source!: Source;
   agentServer!: AgentServer;
@@ -254,6 +258,20 @@ export class Master {
       configured: this.steps,
     });
     this.policy.attach(this.hub);
+    // after the resume (it reads what the journal and the sequencer know) and after the policy's listeners
+    this.waker = new Waker({
+      clock,
+      logger: logger.child({ module: 'wake' }),
+      earlyGroups: settings.earlyGroups,
+      journal: this.journal,
+      hub: this.hub,
+      policy: this.policy,
+      sequencer: this.sequencer,
+      registry: this.registry,
+    });
+    this.waker.start();
+    this.stack.push(this.waker);
+    registerWakeMetrics(this.ops.metrics.registry, () => this.waker.view());
 
     this.tls = resolveTlsMaterial(settings, logger);
     // the web dashboard and `upsfleet monitor`: a live feed of the same state, events and timeline (issue 13)
@@ -422,6 +440,7 @@ export class Master {
       limits: this.guard.stats(),
       journal: this.journal.status(),
       resumed: this.resumed,
+      wake: this.waker.view(),
       tls: this.tls ? { fingerprint: this.tls.fingerprint } : null,
     };
   }

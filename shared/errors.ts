@@ -52,6 +52,9 @@ export const ErrorCodes = {
   HOOK_TIMEOUT: 'a hook ran past its timeout and was killed',
   SHUTDOWN_COMMAND_FAILED: 'the power-off command could not be run',
   DRILL_REFUSED: 'a drill cannot start now: a drill is running or a real shutdown sequence has started',
+  // power that returns
+  WAKE_FAILED:
+    'waking a host of an early group failed: the Wake-on-LAN packet could not be sent or the wake command failed',
   // the agent's own state
   AGENT_STATE_UNREADABLE:
     "the agent's saved place in the shutdown order (<stateDir>/lost-master-delay.json) cannot be read or is corrupt: ignored until a master welcomes the agent again",

@@ -35,6 +35,8 @@ export interface MemberInfo {
    * such a close says nothing about the member and never confirms it down. Absent when the member closed.
    */
   closedByMaster?: string;
+  /** The MAC its agent announced in hello (`wol:` capability), kept while it is away: Wake-on-LAN needs it then. */
+  mac?: string | null;
 }
 
 /** How a connection ended, as its transport saw it. */
@@ -103,12 +105,15 @@ export class FleetRegistry {
     info: Omit<MemberInfo, 'connected' | 'lastSeen'> & { lastSeen: number },
     channel: MemberChannel,
   ): void {
+    const known = this.members.get(info.id);
     const member: Member = {
       ...info,
       connected: true,
       channel,
       declared: this.members.get(info.id)?.declared ?? false,
     };
+    // a reconnect that announces no MAC keeps the one known (a host is woken while it is away)
+    if (member.mac == null && known?.mac != null) member.mac = known.mac;
     this.members.set(info.id, member);
     for (const l of this.listeners) l.connected?.(this.view(member));
   }

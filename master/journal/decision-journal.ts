@@ -50,6 +50,19 @@ export function journalDecisions(d: DecisionJournalDeps): void {
       d.broadcast('SHUTDOWN', reason);
       sequencer.start(reason);
     },
+    outage: () => {
+      // a new outage with the last one over: early groups that left in it leave again on their own trigger
+      // (recovery.ts folds the same from this status record)
+      const runState = sequencer.view().state;
+      if (policy.view().critical || runState === 'running' || runState === 'final') return;
+      const forgotten = sequencer.view().early.filter((e) => sequencer.forgetEarly(e.group));
+      policy.rearmEarly();
+      if (forgotten.length > 0)
+        logger.info(
+          { groups: forgotten.map((e) => e.group) },
+          'a new outage: early groups that left in an earlier one can leave again',
+        );
+    },
     early: (group, reason) => {
       logger.warn({ group, reason }, 'early group trigger: ordering the group down');
       journal.write({ kind: 'early', ts: clock.now(), group, reason });

@@ -8,6 +8,7 @@ import type { PowerEvent } from '../../shared/nut/events.js';
 import { parseStatus } from '../../shared/nut/status.js';
 import type { MemberView, StageEnd, StageState } from '../sequencer/sequence-view.js';
 import type { StageSpec } from '../sequencer/stage.js';
+import { reduceWake, type WakeState } from '../wake/wake-state.js';
 import type { StoredRecord } from './journal-line.js';
 
 /** A stage as it was planned when its run started (journaled with sequence-start / early-start). */
@@ -75,6 +76,8 @@ export interface RecoveredState {
   early: Record<string, RecoveredEarly>;
   /** The last run that ended (kept for reports; never resumed). */
   lastRun: { runId: string; drill: boolean; endedAt: number; abandoned: boolean } | null;
+  /** Waking early groups whose hosts left before mains returned (master/wake/wake-state.ts). */
+  wake: WakeState;
 }
 
 export function emptyRecoveredState(): RecoveredState {
@@ -87,6 +90,7 @@ export function emptyRecoveredState(): RecoveredState {
     run: null,
     early: {},
     lastRun: null,
+    wake: {},
   };
 }
 
@@ -327,9 +331,27 @@ function applyStatus(state: RecoveredState, r: StoredRecord): void {
 
 /** Folds one record. Mutates and returns `state` (the journal owns it); unknown kinds are ignored. */
 export function reduceRecovered(state: RecoveredState, r: StoredRecord): RecoveredState {
+  // the wake fold sees the record with the state as it was before it (early runs, a real run under way)
+  if (r.kind !== 'checkpoint') {
+    state.wake ??= {};
+    reduceWake(state.wake, r, {
+      earlyRuns: Object.values(state.early),
+      realRun: state.run !== null && !state.run.drill,
+    });
+  }
   switch (r.kind) {
     case 'checkpoint':
-      return structuredClone(r.state as RecoveredState);
+      // a checkpoint written before a field existed gets its empty value
+      return { ...emptyRecoveredState(), ...structuredClone(r.state as RecoveredState) };
+    case 'wake': {
+      // the woken group is up again: a later shutdown (this outage's critical, the next outage) orders it anew
+      const group = str(r.group);
+      if (group && state.early[group]?.runId === str(r.runId)) {
+        delete state.early[group];
+        state.earlyFired = state.earlyFired.filter((g) => g !== group);
+      }
+      return state;
+    }
     case 'status':
       applyStatus(state, r);
       return state;

@@ -36,6 +36,8 @@ export interface PolicyListener {
   event?(event: PowerEvent, message: string): void;
   critical?(reason: string): void;
   early?(group: string, reason: string): void;
+  /** A new outage began (on battery after mains), after `status` and before any trigger is evaluated. */
+  outage?(since: number): void;
 }
 
 export class Policy {
@@ -138,6 +140,14 @@ export class Policy {
     return true;
   }
 
+  /**
+   * Early triggers watch again from scratch (their group's hosts were woken, or a new outage began), so
+   * the group leaves again on its own trigger. Without `group`: every early trigger.
+   */
+  rearmEarly(group?: string): void {
+    for (const [name, watch] of this.early) if (group === undefined || name === group) watch.rearm();
+  }
+
   /** An admin's or a NUT primary's FSD: critical now, no debounce. */
   forceShutdown(reason: string): void {
     if (this.criticalReason !== null) {
@@ -174,13 +184,18 @@ export class Policy {
     const before = this.tokens;
     this.tokens = tokens;
     this.vars = snap.vars;
-    if (tokens.has('OB') && this.onBatterySince === null) this.onBatterySince = this.clock.now();
+    const newOutage = tokens.has('OB') && this.onBatterySince === null;
+    if (newOutage) this.onBatterySince = this.clock.now();
     if (!tokens.has('OB')) this.onBatterySince = null;
     const events = statusEvents(this.ups, before, tokens);
     if (!sameTokens(before, tokens)) {
       const status = formatStatus(tokens);
       for (const l of [...this.listeners])
         this.safely(() => l.status?.(status, this.onBatterySince, events), 'status');
+    }
+    if (newOutage && this.onBatterySince !== null) {
+      const since = this.onBatterySince;
+      for (const l of [...this.listeners]) this.safely(() => l.outage?.(since), 'outage');
     }
     for (const e of events) this.emitEvent(e.event, e.message);
     if (tokens.has('FSD')) this.declareCritical('FSD in ups.status', 'fsd');

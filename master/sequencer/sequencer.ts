@@ -171,6 +171,20 @@ export class Sequencer {
   }
 
   /**
+   * Forgets an early group's ended run, so that its trigger (or the fleet sequence) orders the group
+   * anew: its hosts were woken, or a new outage began. A run still under way is kept. Returns whether one
+   * was forgotten. The journal folds the same (recovery.ts: a `wake` record, a new outage's status).
+   */
+  forgetEarly(group: string): boolean {
+    const run = this.early.get(group);
+    if (!run || run.stage.isActive || run.stage.state === 'waiting') return false;
+    run.stage.stop();
+    this.early.delete(group);
+    this.log.info({ group, runId: run.runId }, 'early group run forgotten: the group can be ordered again');
+    return true;
+  }
+
+  /**
    * Rebuilds what the journal recorded, before the master serves anyone: early groups first (a fleet
    * step must know who already left with them), then the fleet run, which continues at its current step
    * with the same run id, order ids and deadlines, or in its final step. Drills are closed as abandoned.

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { verifyToken } from '../../shared/auth/token.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
+import { macFromCapabilities } from '../../shared/net/mac.js';
 import type { PowerEvent } from '../../shared/nut/events.js';
 import { decodeAgentMessage, encode, envelop } from '../../shared/protocol/codec.js';
 import {

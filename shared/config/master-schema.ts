@@ -1,6 +1,7 @@
 /** The master's configuration file (YAML). Types are derived from this schema. */
 import { type Static, Type } from '@sinclair/typebox';
-import { Duration, Hook, Log, Name, Notify, Shutdown, Trigger } from './common-schema.js';
+import { MAC_PATTERN } from '../net/mac.js';
+import { Command, Duration, Hook, Log, Name, Notify, Shutdown, Trigger } from './common-schema.js';
 import { NutServerConfig } from './nut-server-schema.js';
 
 const TokenHash = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:<hex> of the token' });
@@ -85,12 +86,42 @@ export const SequenceStep = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Waking the hosts of an early group when mains return before the fleet sequence started (docs/WAKE.md):
+ * Wake-on-LAN and/or a command per host, once mains have been back for `afterOnline` and the battery holds
+ * `minCharge`. After the fleet sequence started, killpower's power cycle brings every host back instead.
+ */
+export const WakeConfig = Type.Object(
+  {
+    /** How long mains must have been back before waking (default 2m). */
+    afterOnline: Type.Optional(Duration),
+    /** battery.charge (%) needed before waking (default 0: no minimum; an unknown charge never meets a minimum above 0). */
+    minCharge: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+    /** Send Wake-on-LAN magic packets (default true) to hosts whose MAC is known (configured below or reported by the agent). */
+    wol: Type.Optional(Type.Boolean()),
+    /** Where magic packets go: an IPv4 broadcast address, optionally with :port (default 255.255.255.255:9). */
+    broadcast: Type.Optional(Type.String({ pattern: '^[0-9.]+(:\\d{1,5})?$' })),
+    /** MAC per agent id; wins over the MAC the agent reported in hello. */
+    macs: Type.Optional(Type.Record(Name, Type.String({ pattern: MAC_PATTERN }))),
+    /**
+     * Run once per host (IPMI `chassis power on`, a hypervisor CLI), with UPSFLEET_WAKE_AGENT,
+     * UPSFLEET_WAKE_MAC (empty when unknown), UPSFLEET_WAKE_GROUP and UPSFLEET_WAKE_ADDRESS in its environment.
+     */
+    command: Type.Optional(Command),
+    /** The command is killed after this long (default 30s). */
+    timeout: Type.Optional(Duration),
+  },
+  { additionalProperties: false },
+);
+
 export const GroupConfig = Type.Object(
   {
     /** An early group leaves on its own trigger, before the fleet is critical. */
     trigger: Type.Optional(Trigger),
     deadline: Type.Optional(Duration),
     settle: Type.Optional(Duration),
+    /** Wake the group's hosts when mains return before the fleet sequence started (early groups only). */
+    wake: Type.Optional(WakeConfig),
   },
   { additionalProperties: false },
 );

@@ -20,6 +20,7 @@ import type { SourceConfigT } from './master-schema.js';
 import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
 import type { NutServerConfigT } from './nut-server-schema.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
+import { resolveWake, type WakeSpec, wakeProblems } from './wake-settings.js';
 import { resolveNotify } from './webhooks.js';
 
 /** Spare battery time the sequence must leave (`plan.margin`). */
@@ -38,6 +39,8 @@ export interface EarlyGroupSpec {
   trigger: TriggerSpec;
   deadlineMs: number;
   settleMs: number;
+  /** Waking its hosts when mains return before the fleet sequence started (docs/WAKE.md); absent: never woken. */
+  wake?: WakeSpec;
 }
 
 export interface MasterSettings {
@@ -152,6 +155,7 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
       }
     }
   }
+  problems.push(...wakeProblems(c.groups ?? {}));
   const ids = new Set<string>();
   (c.agents ?? []).forEach((a, i) => {
     if (ids.has(a.id)) problems.push({ path: `/agents/${i}/id`, message: `agent "${a.id}" is listed twice` });
@@ -240,6 +244,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
         trigger: resolveTrigger(g.trigger, `/groups/${name}/trigger`),
         deadlineMs: g.deadline === undefined ? DEFAULT_STEP_DEADLINE_MS : parseDuration(g.deadline),
         settleMs: g.settle === undefined ? DEFAULT_STEP_SETTLE_MS : parseDuration(g.settle),
+        ...(g.wake ? { wake: resolveWake(g.wake, `/groups/${name}/wake`) } : {}),
       })),
     sequence: c.sequence.map((s, i) => ({
       index: i + 1,
