@@ -100,6 +100,8 @@ export class Agent {
   private readonly orderLink = new Map<string, number>();
   private readonly executor: OrderExecutor;
   private readonly notifications = new Set<Promise<unknown>>();
+  /** Deliveries to notify.urls (made on the first one): queued, bounded, retried, never awaited by an order. */
+  private notifyQueue: NotifyQueue | null = null;
   private _welcome: WelcomeMsg | null = null;
   private started = false;
   private stopped = false;
@@ -296,7 +298,8 @@ export class Agent {
     for (const link of this.links) link.safety.stop();
     this.discovery?.stop();
     await Promise.all(this.links.map((link) => link.connection.stop()));
-    await Promise.allSettled([...this.notifications]);
+    await Promise.allSettled([...this.notifications, this.notifyQueue?.drain(5_000)]);
+    this.notifyQueue?.stop();
     this.logger.info('agent stopped');
   }
 
@@ -474,7 +477,18 @@ export class Agent {
   }
 
   private notify(ev: NotifyEvent): void {
-    const { command, timeoutMs, webhooks } = this.settings.notify;
+    const { command, timeoutMs, webhooks, services } = this.settings.notify;
+    if (services && services.length > 0) {
+      this.notifyQueue ??= new NotifyQueue({
+        logger: this.logger.child({ module: 'notify-urls' }),
+        clock: this.clock,
+      });
+      const source = `agent ${this.settings.id} (group ${this.settings.group})`;
+      this.notifyQueue.enqueue(
+        services,
+        serviceMessage({ event: ev.event, message: ev.message, ups: ev.ups, source, ts: this.clock.now() }),
+      );
+    }
     if (webhooks && webhooks.length > 0) {
       const w = sendWebhooks(
         webhooks,

@@ -57,6 +57,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     summary: 'plan [--master URL]       does the sequence fit in the battery runtime (last drill)',
     load: async () => (await import('./commands/plan.js')).planCommand,
   },
+  notify: {
+    summary:
+      'notify test [-c FILE] [URL...]   a test message through each notification URL (ntfy, Slack, Discord, Telegram, Teams, e-mail)',
+    load: async () => (await import('./commands/notify.js')).notifyCommand,
+  },
   demo: {
     summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage',
     load: async () => (await import('./commands/demo.js')).demoCommand,

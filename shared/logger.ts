@@ -19,6 +19,10 @@ export const REDACT_PATHS = [
   'authorization',
   '*.authorization',
   'headers.authorization',
+  // notify.urls: service URLs carry tokens (log ServiceTarget.redacted instead)
+  'urls',
+  '*.urls',
+  '*.*.urls',
   'req.headers.authorization',
 ];
 

@@ -19,7 +19,8 @@ const USAGE = `usage: upsfleet config check FILE [--against RUNNING]
                     relative paths in FILE count from RUNNING's directory, as if FILE replaced it
 `;
 
-function kindOf(file: string): 'master' | 'agent' | null {
+/** Whether FILE is a master or an agent config (null: neither can be told; the loader reports why). */
+export function configKind(file: string): 'master' | 'agent' | null {
   try {
     const doc: unknown = parse(readFileSync(file, 'utf8'));
     if (doc && typeof doc === 'object') {
@@ -59,7 +60,7 @@ export const configCheckCommand: CommandHandler = async (argv, io) => {
     return ExitCodes.OK;
   }
   const { file, against } = args;
-  const kind = kindOf(file) ?? 'master';
+  const kind = configKind(file) ?? 'master';
   if (against !== undefined && kind !== 'master') {
     io.stderr(`upsfleet config check: --against compares master configs; ${file} is an agent config\n`);
     return ExitCodes.USAGE;

@@ -1,17 +1,20 @@
 /**
- * The master's notifications: the notify command (UPSFLEET_* environment, as on the agents) and the
- * webhooks, on power events, the start of a sequence, a finished drill and the battery-plan warnings.
+ * The master's notifications: the notify command (UPSFLEET_* environment, as on the agents), the
+ * webhooks and the services of `notify.urls` (ntfy, Slack, ..., through a bounded queue), on power events, the start of a sequence, a finished drill and the battery-plan warnings.
  * Fire and forget: a slow or failing receiver never delays the fleet; stop() waits for what is in flight.
  */
 import type { Clock } from '../../shared/clock.js';
 import { runNotify } from '../../shared/exec/notify.js';
 import { sendWebhooks, type WebhookSpec } from '../../shared/exec/webhook.js';
 import type { Logger } from '../../shared/logger.js';
+import { NotifyQueue } from '../../shared/notify/notify-queue.js';
+import { type ServiceTarget, serviceMessage } from '../../shared/notify/service-url.js';
 
 export interface NotifySettings {
   command?: string | string[];
   timeoutMs: number;
   webhooks: WebhookSpec[];
+  services?: ServiceTarget[];
 }
 
 export interface MasterNotifierOptions {
@@ -29,9 +32,12 @@ export const MASTER_GROUP = '@master';
 export class MasterNotifier {
   private readonly pending = new Set<Promise<unknown>>();
   private settings: NotifySettings;
+  /** Deliveries to notify.urls: queued, bounded, retried, beside everything else. */
+  readonly queue: NotifyQueue;
 
   constructor(private readonly opts: MasterNotifierOptions) {
     this.settings = opts.notify;
+    this.queue = new NotifyQueue({ logger: opts.logger.child({ module: 'notify-urls' }), clock: opts.clock });
   }
 
   /** A reloaded `notify:` section: used from the next notification on (those in flight finish as they began). */
@@ -58,6 +64,12 @@ export class MasterNotifier {
         ),
       );
     }
+    if (notify.services && notify.services.length > 0) {
+      this.queue.enqueue(
+        notify.services,
+        serviceMessage({ event, message, ups, source: `master ${masterId}`, ts: clock.now() }),
+      );
+    }
     if (notify.webhooks.length > 0) {
       this.track(
         sendWebhooks(
@@ -77,8 +89,10 @@ export class MasterNotifier {
     }
   }
 
-  async stop(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
+  /** Waits for what is in flight (the queue: at most `queueDrainMs` more), then stops the queue. */
+  async stop(queueDrainMs = 5_000): Promise<void> {
+    await Promise.allSettled([...this.pending, this.queue.drain(queueDrainMs)]);
+    this.queue.stop();
   }
 
   private track(p: Promise<unknown>): void {

@@ -5,6 +5,7 @@ import { parseDuration } from '../duration.js';
 import { UpsfleetError } from '../errors.js';
 import type { WebhookSpec } from '../exec/webhook.js';
 import { isLoopbackHost } from '../net/loopback.js';
+import type { ServiceTarget } from '../notify/service-url.js';
 import { normalizeFingerprint } from '../tls/fingerprint.js';
 import { type AgentConfigFile, AgentConfigSchema, type MasterLinkConfig } from './agent-schema.js';
 import { DEFAULT_DEADTIME_MS, defaultPowerOffCommand } from './defaults.js';
@@ -49,7 +50,12 @@ export interface AgentSettings {
   reconnect: { initialMs: number; maxMs: number };
   shutdown: { command: string | string[]; dryRun: boolean; marker: string };
   hooks: HookSpec[];
-  notify: { command?: string | string[]; timeoutMs: number; webhooks?: WebhookSpec[] };
+  notify: {
+    command?: string | string[];
+    timeoutMs: number;
+    webhooks?: WebhookSpec[];
+    services?: ServiceTarget[];
+  };
   log: { level: string; file?: string };
   /**
    * Every UPS that feeds this host, one master each (NUT's POWERVALUE per UPS). With the single `master:`

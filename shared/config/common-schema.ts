@@ -76,6 +76,21 @@ export const Webhook = Type.Object(
   { additionalProperties: false },
 );
 
+/** A notification service as one URL (docs/NOTIFY.md): ntfy://, slack://, discord://, telegram://, teams://, smtp(s)://. */
+const ServiceUrl = Type.String({ pattern: '^[A-Za-z]+(\\+https?)?://\\S+$' });
+
+export const NotifyUrl = Type.Union([
+  ServiceUrl,
+  Type.Object(
+    {
+      url: ServiceUrl,
+      /** Only these events (ONBATT, LOWBATT, SHUTDOWN, DRILL, PLANWARN, ...); default every event. */
+      events: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
 export const Notify = Type.Object(
   {
     /** Run on every event with UPSFLEET_* environment variables. */
@@ -83,6 +98,8 @@ export const Notify = Type.Object(
     timeout: Type.Optional(Duration),
     /** JSON POSTs on every event, retried with backoff. */
     webhooks: Type.Optional(Type.Array(Webhook, { maxItems: 16 })),
+    /** Ready-made messages for ntfy, Slack, Discord, Telegram, Teams and e-mail, queued and retried (docs/NOTIFY.md). */
+    urls: Type.Optional(Type.Array(NotifyUrl, { maxItems: 16 })),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import type { WebhookSpec } from '../exec/webhook.js';
 import { isLoopbackHost } from '../net/loopback.js';
+import type { ServiceTarget } from '../notify/service-url.js';
 import { DEFAULT_MAX_SILENCE_MS, DEFAULT_MISSED_PONGS } from '../protocol/link-timing.js';
 import {
   DEFAULT_DEADTIME_MS,
@@ -75,7 +76,12 @@ export interface MasterSettings {
     hooks: HookSpec[];
     killpower: string;
   };
-  notify: { command?: string | string[]; timeoutMs: number; webhooks: WebhookSpec[] };
+  notify: {
+    command?: string | string[];
+    timeoutMs: number;
+    webhooks: WebhookSpec[];
+    services: ServiceTarget[];
+  };
   /** The battery budget check: the sequence must fit in battery.runtime with this margin. */
   plan: { marginMs: number };
   log: { level: string; file?: string };

@@ -2,7 +2,8 @@
 import type { Static } from '@sinclair/typebox';
 import { parseDuration } from '../duration.js';
 import type { WebhookSpec } from '../exec/webhook.js';
-import type { Notify, Webhook } from './common-schema.js';
+import { parseServiceUrl, type ServiceTarget } from '../notify/service-url.js';
+import type { Notify, NotifyUrl, Webhook } from './common-schema.js';
 import { DEFAULT_NOTIFY_TIMEOUT_MS } from './defaults.js';
 import { commandArgv } from './resolved.js';
 
@@ -21,10 +22,23 @@ export function resolveWebhooks(raw: ReadonlyArray<Static<typeof Webhook>> | und
   }));
 }
 
+/** `notify.urls` parsed (a URL that does not parse is a config error naming its place). */
+export function resolveServiceUrls(
+  raw: ReadonlyArray<Static<typeof NotifyUrl>> | undefined,
+): ServiceTarget[] {
+  return (raw ?? []).map((u, i) =>
+    typeof u === 'string'
+      ? parseServiceUrl(u, [], `/notify/urls/${i}`)
+      : parseServiceUrl(u.url, u.events ?? [], `/notify/urls/${i}/url`),
+  );
+}
+
 export interface NotifySpec {
   command?: string | string[];
   timeoutMs: number;
   webhooks: WebhookSpec[];
+  /** Services of `notify.urls` (ntfy, Slack, Discord, Telegram, Teams, e-mail). */
+  services: ServiceTarget[];
 }
 
 /** The `notify:` section, the same on master and agent: command, its timeout, webhooks. */
@@ -34,5 +48,6 @@ export function resolveNotify(raw: Static<typeof Notify> | undefined): NotifySpe
     timeoutMs:
       raw?.timeout === undefined ? DEFAULT_NOTIFY_TIMEOUT_MS : parseDuration(raw.timeout, '/notify/timeout'),
     webhooks: resolveWebhooks(raw?.webhooks),
+    services: resolveServiceUrls(raw?.urls),
   };
 }
