@@ -257,18 +257,6 @@ export const MasterConfigSchema = Type.Object(
       ),
     ),
     log: Type.Optional(Log),
-    /** The NUT-compatible server for stock NUT clients (upsmon, Synology, Home Assistant, ...). */
-    nut: Type.Optional(NutServerConfig),
-  },
-  { additionalProperties: false },
-);
-
-export type MasterConfigFile = Static<typeof MasterConfigSchema>;
-export type SimulatedSourceConfigT = Static<typeof SimulatedSourceConfig>;
-export type UsbhidSourceConfigT = Static<typeof UsbhidSourceConfig>;
-export type NutSourceConfigT = Static<typeof NutSourceConfig>;
-export type SourceConfigT = Static<typeof SourceConfig>;
-export type TriggerT = Static<typeof Trigger>;
     /** GET /metrics (Prometheus text format, docs/METRICS.md). */
     metrics: Type.Optional(
       Type.Object(
@@ -282,3 +270,15 @@ export type TriggerT = Static<typeof Trigger>;
         { additionalProperties: false },
       ),
     ),
+    /** The NUT-compatible server for stock NUT clients (upsmon, Synology, Home Assistant, ...). */
+    nut: Type.Optional(NutServerConfig),
+  },
+  { additionalProperties: false },
+);
+
+export type MasterConfigFile = Static<typeof MasterConfigSchema>;
+export type SimulatedSourceConfigT = Static<typeof SimulatedSourceConfig>;
+export type UsbhidSourceConfigT = Static<typeof UsbhidSourceConfig>;
+export type NutSourceConfigT = Static<typeof NutSourceConfig>;
+export type SourceConfigT = Static<typeof SourceConfig>;
+export type TriggerT = Static<typeof Trigger>;

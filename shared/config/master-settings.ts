@@ -84,6 +84,8 @@ export interface MasterSettings {
   };
   /** The battery budget check: the sequence must fit in battery.runtime with this margin. */
   plan: { marginMs: number };
+  /** /metrics: whether the nut_exporter-compatible series are exported beside upsfleet's own. */
+  metrics: { nutExporter: boolean };
   log: { level: string; file?: string };
   /** The `nut:` section as written (the NUT server resolves it); undefined when the NUT server is off. */
   nut: NutServerConfigT | undefined;
@@ -91,8 +93,6 @@ export interface MasterSettings {
   tls: { certFile: string; keyFile: string; explicit: boolean; insecure: boolean };
   tokensFile: string;
   limits: LimitsSpec;
-  /** /metrics: whether the nut_exporter-compatible series are exported beside upsfleet's own. */
-  metrics: { nutExporter: boolean };
   /** undefined: advertise when TLS is on. */
   mdns: boolean | undefined;
 }
@@ -272,6 +272,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     notify: resolveNotify(c.notify),
     plan: { marginMs: c.plan?.margin === undefined ? DEFAULT_PLAN_MARGIN_MS : parseDuration(c.plan.margin) },
     log: { level: c.log?.level ?? 'info', ...(c.log?.file ? { file: abs(c.log.file) } : {}) },
+    metrics: { nutExporter: c.metrics?.nutExporter ?? true },
     nut: c.nut,
     tls: {
       ...(c.master.tls?.cert && c.master.tls.key
@@ -283,7 +284,6 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     limits: resolveLimits(c.master.limits),
     mdns: c.master.mdns,
   };
-    metrics: { nutExporter: c.metrics?.nutExporter ?? true },
 }
 
 function resolveLimits(l: MasterConfigFile['master']['limits']): LimitsSpec {
