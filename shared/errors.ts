@@ -23,6 +23,8 @@ export const ErrorCodes = {
     'a message id was already seen on this connection, or the message does not carry the session id of this connection (replayed or duplicated)',
   PROTO_STALE:
     'a message is out of order on its connection: its sequence number is not above the previous one (clocks are never compared)',
+  CLOCK_SKEW:
+    "an agent's clock differs from the master's by more than limits.maxClockSkew (a warning, /status and a metric: never a refusal)",
   RATE_LIMITED: 'too many connections or failed authentications from one address; refused for a while',
   TOKEN_UNKNOWN: 'no token with this id exists in the tokens file',
   // network / listeners
