@@ -205,6 +205,8 @@ export class Agent {
       logger: logger.child({ module: 'master-connection' }),
       ...(opts.WebSocket ? { WebSocket: opts.WebSocket } : {}),
       ...(opts.random ? { random: opts.random } : {}),
+      // while on battery with this master lost, no reconnect wait outlasts the local deadtime
+      deadline: () => link.safety.shutdownAt,
       onMessage: (msg) => this.onMessage(link, msg),
       onConnected: () => this.onConnected(link),
       onDisconnected: (info) => this.onDisconnected(link, info),
@@ -214,6 +216,8 @@ export class Agent {
       clock: this.clock,
       logger: logger.child({ module: 'local-safety' }),
       onShutdown: (reason) => this.supplies.gone(index, reason),
+      // one bounded attempt right before going down: a link that healed since the last try wins
+      lastAttempt: (budgetMs) => link.connection.lastAttempt(budgetMs),
       ...(this.multi ? { supply: spec.name } : {}),
     });
     link.place = new LostMasterDelayStore(spec.stateDir, logger.child({ module: 'local-safety' }));

@@ -1,6 +1,16 @@
 /**
  * Reconnect delays: exponential growth with "full jitter" (a uniform pick in [0, ceiling]), so a
  * fleet that lost its master at the same moment does not reconnect in lockstep.
+ *
+ * Two things bound it beyond the configured initialMs/maxMs:
+ * - The spread window the master advised in its last welcome (`reconnectWindowMs`, from the size of
+ *   its fleet): the first ceiling is at least that window, so after a master restart the whole fleet's
+ *   first retries are spread over it. An agent alone cannot size this: decorrelated or exponential
+ *   jitter spreads a fleet only after several failed rounds, each of which the restarting master (or
+ *   its kernel) must answer; only the master knows how many agents will come back at once, and a
+ *   small fleet gets a small window (the agent's own initialMs wins), so it stays fast.
+ * - A limit per call (`next(limitMs)`): the time left before the local deadtime fires. A random pick
+ *   never sleeps through it (issue 10: a 14 s pick after a failed attempt outlived a healed partition).
  */
 export interface BackoffOptions {
   initialMs: number;
@@ -11,29 +21,36 @@ export interface BackoffOptions {
 
 export class Backoff {
   private attempt = 0;
+  private windowMs = 0;
   private readonly random: () => number;
 
   constructor(private readonly opts: BackoffOptions) {
     this.random = opts.random ?? Math.random;
   }
 
-  /** The ceiling the next delay is drawn under: initialMs * 2^attempt, capped at maxMs. */
+  /** The master's advice (its welcome): spread the first retry over this window (0: our own initialMs). */
+  setWindow(ms: number): void {
+    this.windowMs = Math.max(0, ms);
+  }
+
+  /** The ceiling the next delay is drawn under: max(initialMs, window) * 2^attempt, capped at maxMs. */
   ceiling(): number {
-    const exp = this.opts.initialMs * 2 ** Math.min(this.attempt, 30);
+    const base = Math.max(this.opts.initialMs, this.windowMs);
+    const exp = base * 2 ** Math.min(this.attempt, 30);
     return Math.min(this.opts.maxMs, Math.max(0, exp));
   }
 
-  /** The next delay, and one step further up the curve. */
-  next(): number {
+  /** The next delay, never above limitMs when given, and one step further up the curve. */
+  next(limitMs?: number): number {
     const delay = Math.floor(this.random() * this.ceiling());
     this.attempt++;
-    return Math.min(this.opts.maxMs, Math.max(0, delay));
+    return this.bounded(Math.min(this.opts.maxMs, Math.max(0, delay)), limitMs);
   }
 
-  /** The longest delay, for peers we should not hammer (e.g. a refused token). */
-  max(): number {
+  /** The longest delay (never above limitMs when given), for peers we should not hammer (a refused token). */
+  max(limitMs?: number): number {
     this.attempt++;
-    return this.opts.maxMs;
+    return this.bounded(this.opts.maxMs, limitMs);
   }
 
   /** A connection worked: start again from initialMs. */
@@ -43,5 +60,9 @@ export class Backoff {
 
   get attempts(): number {
     return this.attempt;
+  }
+
+  private bounded(delay: number, limitMs: number | undefined): number {
+    return limitMs === undefined ? delay : Math.max(0, Math.min(delay, Math.floor(limitMs)));
   }
 }

@@ -5,6 +5,10 @@
  * Every agent counts from the same moment (the master's last message), so each one also waits the
  * lostMasterDelayMs of its step (from the master's welcome): the fleet then still leaves in sequence
  * order instead of all at once.
+ *
+ * Right before it would go down, the agent makes one last connection attempt (bounded by lastAttemptMs):
+ * a link that healed since the last try must not lose the race with a backoff pick. Only a master that
+ * welcomes us on that attempt cancels the shutdown.
  */
 import type { Clock, TimerHandle } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -24,7 +28,21 @@ export interface LocalSafetyOptions {
    * supply count decides whether the host goes down; named in the log instead of "shutting down".
    */
   supply?: string;
+  /**
+   * One last connection attempt at the deadline: resolves true once a master welcomed us (within budgetMs),
+   * false when the attempt failed. Absent: the shutdown fires at the deadline, as upsmon's DEADTIME does.
+   */
+  lastAttempt?: (budgetMs: number) => Promise<boolean>;
+  /** The longest the last attempt may hold the shutdown back (default LAST_ATTEMPT_MS). */
+  lastAttemptMs?: number;
 }
+
+/**
+ * The last attempt's bound: a TCP connect, TLS handshake, upgrade and hello/welcome take four round trips,
+ * well under a second on a LAN; 5 s lets a loaded master or a link of ~1 s RTT answer, and is the most the
+ * local shutdown can be late by (docs/NETWORK.md: size the deadtime with it).
+ */
+export const LAST_ATTEMPT_MS = 5_000;
 
 export class LocalSafety {
   /** Last known ups.status per UPS the master reported. */
@@ -33,6 +51,12 @@ export class LocalSafety {
   private unreachableSince: number | null = null;
   private _triggered = false;
   private _lostMasterDelayMs: number;
+  /** When the running countdown ends (epoch ms); null when none runs. */
+  private deadlineAt: number | null = null;
+  /** The last attempt is under way: its own result decides (an open link is not a welcome). */
+  private lastAttemptRunning = false;
+  /** Bumped by every cancel, so that a last attempt that ends after one changes nothing. */
+  private epoch = 0;
 
   constructor(private readonly opts: LocalSafetyOptions) {
     this._lostMasterDelayMs = opts.lostMasterDelayMs ?? 0;
@@ -52,6 +76,14 @@ export class LocalSafety {
     this._lostMasterDelayMs = Math.max(0, ms);
   }
 
+  /**
+   * When the local shutdown fires (epoch ms), while on battery with the master lost; null otherwise. The
+   * reconnect backoff never waits past it.
+   */
+  get shutdownAt(): number | null {
+    return this.deadlineAt;
+  }
+
   get triggered(): boolean {
     return this._triggered;
   }
@@ -68,6 +100,8 @@ export class LocalSafety {
   }
 
   masterReachable(): void {
+    // during the last attempt an open link is not enough: only its welcome (the attempt's result) counts
+    if (this.lastAttemptRunning) return;
     if (this.timer) {
       const downForMs = this.unreachableSince === null ? 0 : this.opts.clock.now() - this.unreachableSince;
       this.opts.logger.info({ downForMs }, 'master reachable again; local shutdown cancelled');
@@ -78,7 +112,7 @@ export class LocalSafety {
 
   /** The link dropped; `since` is the last contact (the deadtime counts from then). */
   masterUnreachable(since: number | null): void {
-    if (this._triggered || this.timer) return;
+    if (this._triggered || this.timer || this.lastAttemptRunning) return;
     const now = this.opts.clock.now();
     this.unreachableSince = since ?? now;
     if (!this.onBattery) {
@@ -96,7 +130,8 @@ export class LocalSafety {
       },
       'master unreachable while on battery: shutting down on our own unless it comes back in time',
     );
-    this.timer = this.opts.clock.setTimer(remaining, () => this.fire());
+    this.deadlineAt = now + remaining;
+    this.timer = this.opts.clock.setTimer(remaining, () => this.deadlineReached());
   }
 
   stop(): void {
@@ -108,8 +143,47 @@ export class LocalSafety {
     this._triggered = false;
   }
 
-  private fire(): void {
+  /** The deadtime is over: one last attempt first when we can make one, then the shutdown unless it was welcomed. */
+  private deadlineReached(): void {
     this.timer = null;
+    this.deadlineAt = null;
+    if (this._triggered || this.unreachableSince === null) return;
+    const lastAttempt = this.opts.lastAttempt;
+    if (!lastAttempt) {
+      this.fire();
+      return;
+    }
+    const budgetMs = this.opts.lastAttemptMs ?? LAST_ATTEMPT_MS;
+    const epoch = this.epoch;
+    this.lastAttemptRunning = true;
+    this.opts.logger.warn(
+      { lastAttemptMs: budgetMs, effectiveDeadtimeMs: this.effectiveDeadtimeMs },
+      'deadtime over: one last attempt to reach the master before going down',
+    );
+    let settled = false;
+    const settle = (welcomed: boolean) => {
+      if (settled) return;
+      settled = true;
+      cap.cancel();
+      this.lastAttemptRunning = false;
+      if (epoch !== this.epoch) return; // stopped meanwhile
+      if (welcomed) {
+        const downForMs = this.unreachableSince === null ? 0 : this.opts.clock.now() - this.unreachableSince;
+        this.unreachableSince = null;
+        this.opts.logger.info(
+          { downForMs },
+          'the master welcomed us at the last attempt; local shutdown cancelled',
+        );
+        return;
+      }
+      this.fire();
+    };
+    // the attempt bounds itself; this cap holds even if it never answers
+    const cap = this.opts.clock.setTimer(budgetMs, () => settle(false));
+    lastAttempt(budgetMs).then(settle, () => settle(false));
+  }
+
+  private fire(): void {
     if (this._triggered || this.unreachableSince === null) return;
     this._triggered = true;
     const seconds = Math.round((this.opts.clock.now() - this.unreachableSince) / 1000);
@@ -137,5 +211,7 @@ export class LocalSafety {
   private cancel(): void {
     this.timer?.cancel();
     this.timer = null;
+    this.deadlineAt = null;
+    this.epoch++;
   }
 }

@@ -7,6 +7,11 @@
  * not a dead one). Nothing here compares the master's clock with ours: its skew is only measured and
  * logged. With a master that gives a session id in its welcome, both sides number their messages
  * (shared/protocol/replay-guard.ts).
+ *
+ * Reconnects (docs/NETWORK.md): the first retry's jitter window is at least the one the master advised
+ * in its last welcome (sized by its fleet, so a restart does not bring every agent back in the same
+ * second); no wait lasts past the moment the local shutdown would fire (`deadline`); and lastAttempt()
+ * makes one bounded attempt right before it does.
  */
 import { isIP } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -28,6 +33,7 @@ import {
   type HelloMsg,
   MAX_MESSAGE_BYTES,
   type MasterMsg,
+  RECONNECT_WINDOW_CAPABILITY,
 } from '../shared/protocol/messages.js';
 import { ReplayGuard, SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
 import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
@@ -73,6 +79,8 @@ export interface MasterConnectionOptions {
   random?: () => number;
   /** Capabilities that depend on the connection, from its local address (the `wol:` MAC of that interface). */
   linkCapabilities?: (localAddress: string | undefined) => string[];
+  /** When the local shutdown fires (epoch ms), or null: no reconnect wait lasts past it. */
+  deadline?: () => number | null;
   onMessage: (msg: MasterMsg) => void;
   onConnected?: (url: string) => void;
   onDisconnected?: (info: DisconnectInfo) => void;
@@ -118,6 +126,10 @@ export class MasterConnection {
   private _lastContact: number | null = null;
   private _invalidMessages = 0;
   private _connects = 0;
+  /** When the current connection attempt started (for lastAttempt). */
+  private attemptStartedAt = 0;
+  /** lastAttempt() callers: told true on a welcome, false when the attempt closes. */
+  private welcomeWaiters: ((welcomed: boolean) => void)[] = [];
 
   constructor(private readonly opts: MasterConnectionOptions) {
     if (Array.isArray(opts.urls) && opts.urls.length === 0)
@@ -233,6 +245,43 @@ export class MasterConnection {
     this.connect();
   }
 
+  /**
+   * One last attempt before the local shutdown: resolves true once the master welcomes us, false when the
+   * attempt fails or budgetMs passes. A wait between retries is cut short; an attempt already in flight is
+   * kept if it started within budgetMs (it may be about to succeed), else replaced by a fresh one.
+   */
+  lastAttempt(budgetMs: number): Promise<boolean> {
+    if (this.phase === 'open' && this.welcomed) return Promise.resolve(true);
+    if (this.phase === 'stopped' || this.phase === 'suspended' || this.phase === 'idle')
+      return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const finish = (welcomed: boolean) => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        this.welcomeWaiters = this.welcomeWaiters.filter((w) => w !== finish);
+        resolve(welcomed);
+      };
+      const timer = this.opts.clock.setTimer(budgetMs, () => finish(false));
+      this.welcomeWaiters.push(finish);
+      const now = this.opts.clock.now();
+      if (this.phase === 'waiting') {
+        this.retryTimer?.cancel();
+        this.opts.logger.info({ url: this.url, budgetMs }, 'last attempt to reach the master');
+        this.connect();
+      } else if (this.phase === 'connecting' && now - this.attemptStartedAt > budgetMs) {
+        // an old attempt (a SYN into a cut link, a stuck handshake): start afresh, the link may be back
+        const stale = this.ws;
+        this.ws = null;
+        stale?.terminate();
+        this.opts.logger.info({ url: this.url, budgetMs }, 'last attempt to reach the master (fresh)');
+        this.connect();
+      }
+      // connecting recently, or open and waiting for the welcome: that attempt is the last one
+    });
+  }
+
   private closeAndHold(phase: 'stopped' | 'suspended', code: number, reason: string): Promise<void> {
     this.phase = phase;
     this.retryTimer?.cancel();
@@ -257,12 +306,13 @@ export class MasterConnection {
   private connect(): void {
     this.retryTimer = null;
     this.phase = 'connecting';
+    this.attemptStartedAt = this.opts.clock.now();
     const url = this.url;
     const log = this.opts.logger;
     if (!url) {
       // discovery has found no (trusted) master yet
       this.phase = 'waiting';
-      const delay = this.backoff.next();
+      const delay = this.backoff.next(this.timeLeftMs());
       log.info({ retryInMs: delay }, 'no master found yet; waiting for discovery');
       this.retryTimer = this.opts.clock.setTimer(delay, () => {
         if (this.phase === 'waiting') this.connect();
@@ -310,6 +360,7 @@ export class MasterConnection {
         ...new Set([
           ...this.opts.hello.capabilities,
           SEQ_CAPABILITY,
+          RECONNECT_WINDOW_CAPABILITY,
           ...(this.opts.linkCapabilities?.(local) ?? []),
         ]),
       ];
@@ -358,8 +409,11 @@ export class MasterConnection {
       if (msg.type === 'welcome') {
         // a welcome means the master accepted us: only now does the backoff start over
         this.backoff.reset();
+        // the master's advice for spreading the fleet's next reconnect (absent from older masters)
+        this.backoff.setWindow(msg.reconnectWindowMs ?? 0);
         this.onWelcome(msg, msg.sid);
         this.armSilenceWatch(ws);
+        for (const w of this.welcomeWaiters.splice(0)) w(true);
       } else if (msg.type === 'ping') {
         this.send({ type: 'pong' });
       }
@@ -408,6 +462,7 @@ export class MasterConnection {
       const info: DisconnectInfo = { url, code, reason: reasonBuf.toString('utf8'), wasOpen };
       const waiters = this.closeWaiters.splice(0);
       for (const w of waiters) w();
+      for (const w of this.welcomeWaiters.splice(0)) w(false);
       if (wasOpen) {
         log.warn({ url, code, reason: info.reason }, 'disconnected from the master');
         this.safely(() => this.opts.onDisconnected?.(info));
@@ -430,9 +485,9 @@ export class MasterConnection {
         },
         "the master refused this agent's token; check agent.token / tokenFile (retrying at the slowest pace)",
       );
-      delay = this.backoff.max();
+      delay = this.backoff.max(this.timeLeftMs());
     } else {
-      delay = this.backoff.next();
+      delay = this.backoff.next(this.timeLeftMs());
     }
     // a failed attempt or a refusal moves on to the next master; a dropped link retries the same one first
     if (!info.wasOpen || AUTH_CLOSE_CODES.has(info.code)) {
@@ -450,6 +505,12 @@ export class MasterConnection {
     this.retryTimer = this.opts.clock.setTimer(delay, () => {
       if (this.phase === 'waiting') this.connect();
     });
+  }
+
+  /** Time left before the local shutdown fires (the backoff never waits past it); undefined when none is due. */
+  private timeLeftMs(): number | undefined {
+    const at = this.opts.deadline?.();
+    return at === null || at === undefined ? undefined : Math.max(0, at - this.opts.clock.now());
   }
 
   private onWelcome(msg: Extract<MasterMsg, { type: 'welcome' }>, sid: string | undefined): void {

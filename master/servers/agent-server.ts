@@ -32,6 +32,7 @@ import {
   type MasterMsg,
   type OrderMsg,
   type PolicyViewT,
+  RECONNECT_WINDOW_CAPABILITY,
   type StateMsg,
   type WelcomeMsg,
 } from '../../shared/protocol/messages.js';
@@ -42,6 +43,7 @@ import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
 import { lostMasterDelayMs } from './lost-master-delay.js';
 import { RejectionCounters } from './protocol-counters.js';
+import { reconnectWindowMs } from './reconnect-window.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
 export interface OrderFeedback {
@@ -171,6 +173,11 @@ export class AgentServer {
         );
       }
     }
+  }
+
+  /** Agents this master knows (configured and from the tokens file): who may come back at once. */
+  private fleetSize(): number {
+    return this.opts.credentials ? this.opts.credentials().agents.size : this.agentsById.size;
   }
 
   connectedCount(): number {
@@ -412,6 +419,9 @@ export class AgentServer {
         pingIntervalMs: this.opts.pingIntervalMs,
         ...(spacingMs === undefined ? {} : { lostMasterDelayMs: lostMasterDelayMs(step, spacingMs) }),
         ...(sid === undefined ? {} : { sid }),
+        ...(msg.capabilities.includes(RECONNECT_WINDOW_CAPABILITY)
+          ? { reconnectWindowMs: reconnectWindowMs(this.fleetSize()) }
+          : {}),
       },
       now,
     );

@@ -61,7 +61,16 @@ export const Welcome = envelope('welcome', {
    * dead master from turning the ordered shutdown into everyone at once. Optional: older masters omit it.
    */
   lostMasterDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /**
+   * The window over which this agent spreads its first reconnect when it loses this master, sized by the
+   * master from its fleet (a restart must not bring every agent back in the same second). Only to agents
+   * announcing RECONNECT_WINDOW_CAPABILITY (an older agent refuses unknown welcome fields).
+   */
+  reconnectWindowMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
 });
+
+/** Hello capability: this agent understands `reconnectWindowMs` in the welcome. */
+export const RECONNECT_WINDOW_CAPABILITY = 'reconnect-window';
 
 export const State = envelope('state', {
   ups: Name,

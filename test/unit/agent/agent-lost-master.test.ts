@@ -90,6 +90,8 @@ test('step 3 waits deadtime + its delay before going down on its own, and saves 
   await agent.orders.idle();
   assert.equal(existsSync(settings.shutdown.marker), false, 'step 3 went down at the plain deadtime');
   clock.advance(4_000);
+  // one last attempt first: it fails (nobody listens), then the agent goes down
+  await master.until(() => existsSync(settings.shutdown.marker), 'the last attempt failed');
   await agent.orders.idle();
   const marker = JSON.parse(readFileSync(settings.shutdown.marker, 'utf8')) as PowerOffMarker;
   assert.equal(marker.reason, 'master unreachable for 19s while on battery');

@@ -116,6 +116,7 @@ test('hello carries the agent identity, then welcome and state are kept, and pin
         'local-safety',
         'relative-deadline',
         'seq',
+        'reconnect-window',
       ],
       token: 'agent-token-0123456789',
       dryRun: true,
@@ -290,6 +291,8 @@ test('local safety: master gone for longer than deadtime while OB: the agent shu
   await master.close(); // the master host vanished
   await master.until(() => !agent.connected, 'agent noticed');
   clock.advance(fx.settings.deadtimeMs);
+  // one last attempt first: it fails (nobody listens), then the agent goes down
+  await master.until(() => existsSync(fx.marker), 'the last attempt failed');
   await agent.orders.idle();
   const marker = JSON.parse(readFileSync(fx.marker, 'utf8')) as PowerOffMarker;
   assert.equal(marker.reason, 'master unreachable for 15s while on battery');

@@ -30,3 +30,33 @@ test('reset starts over from initialMs; max() gives the cap', () => {
   assert.equal(b.next(), 99);
   assert.equal(b.max(), 10_000);
 });
+
+test('never waits past the limit (the time left before the local deadtime), however high the pick', () => {
+  const b = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => 0.999 });
+  for (let k = 0; k < 6; k++) b.next(); // the ceiling is at 30 s now
+  assert.equal(b.ceiling(), 30_000);
+  assert.equal(b.next(12_000), 12_000);
+  assert.equal(b.next(3_500.7), 3_500);
+  assert.equal(b.next(0), 0);
+  assert.equal(b.next(-5), 0, 'a deadline already passed: retry at once');
+  assert.equal(b.max(2_000), 2_000, 'even at the slowest pace');
+  assert.equal(b.next(), 29_970, 'no limit: the plain pick');
+});
+
+test("the master's window sizes the first retry: a big fleet spreads, a small one stays fast", () => {
+  const picks = [0.999, 0.5];
+  let i = 0;
+  const big = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => picks[i++ % 2]! });
+  big.setWindow(20_000);
+  assert.equal(big.ceiling(), 20_000);
+  assert.equal(big.next(), 19_980);
+  assert.equal(big.ceiling(), 30_000, 'then doubles, capped at maxMs');
+  big.reset();
+  assert.equal(big.ceiling(), 20_000, 'the window holds across a reset (a welcome)');
+  const small = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => 0.999 });
+  small.setWindow(60); // 30 agents
+  assert.equal(small.next(), 499, 'our own initialMs wins over a window below it');
+  const huge = new Backoff({ initialMs: 500, maxMs: 10_000, random: () => 0.999 });
+  huge.setWindow(60_000);
+  assert.equal(huge.next(), 9_990, 'never above our maxMs');
+});

@@ -35,8 +35,9 @@ export class FakeMaster {
     });
   }
 
-  static async start(): Promise<FakeMaster> {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  /** On a port of its own (0), or on a given one (a master back where it was). */
+  static async start(port = 0): Promise<FakeMaster> {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port });
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     return new FakeMaster(wss);
   }

@@ -160,3 +160,95 @@ test('the warning names the configured deadtime, the step delay and the effectiv
   assert.equal(warn.effectiveDeadtimeMs, 45_000);
   assert.equal(warn.shutdownInMs, 40_000);
 });
+
+function withLastAttempt(answer: (budgetMs: number) => Promise<boolean>, deadtimeMs = 15_000) {
+  const clock = new ManualClock();
+  const reasons: string[] = [];
+  const budgets: number[] = [];
+  const safety = new LocalSafety({
+    deadtimeMs,
+    clock,
+    logger: silentLogger(),
+    onShutdown: (r) => reasons.push(r),
+    lastAttempt: (budgetMs) => {
+      budgets.push(budgetMs);
+      return answer(budgetMs);
+    },
+    lastAttemptMs: 4_000,
+  });
+  safety.observeStatus('su700', 'OB DISCHRG');
+  return { clock, reasons, budgets, safety };
+}
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+test('shutdownAt says when the countdown ends (the backoff never waits past it), null when none runs', () => {
+  const { clock, safety } = setup(15_000);
+  assert.equal(safety.shutdownAt, null);
+  safety.observeStatus('su700', 'OB');
+  const last = clock.now();
+  clock.advance(3_000);
+  safety.masterUnreachable(last);
+  assert.equal(safety.shutdownAt, last + 15_000);
+  safety.masterReachable();
+  assert.equal(safety.shutdownAt, null);
+});
+
+test('at the deadline one last attempt is made first; a welcome on it cancels the shutdown', async () => {
+  let welcome: (ok: boolean) => void = () => {};
+  const { clock, reasons, budgets, safety } = withLastAttempt(
+    () => new Promise<boolean>((r) => (welcome = r)),
+  );
+  safety.masterUnreachable(clock.now());
+  clock.advance(14_999);
+  assert.deepEqual(budgets, [], 'no last attempt before the deadline');
+  clock.advance(1);
+  assert.deepEqual(budgets, [4_000], 'one attempt, bounded');
+  assert.equal(safety.shutdownAt, null);
+  // the attempt's link opens (the agent reports it reachable): not enough, only its welcome counts
+  safety.masterReachable();
+  clock.advance(1_000);
+  welcome(true);
+  await tick();
+  assert.deepEqual(reasons, [], 'welcomed: no shutdown');
+  assert.equal(safety.triggered, false);
+  clock.advance(60_000);
+  assert.deepEqual(reasons, []);
+  // a later loss counts again from its own last contact
+  safety.masterUnreachable(clock.now());
+  assert.equal(safety.shutdownAt, clock.now() + 15_000);
+});
+
+test('the last attempt fails: the shutdown follows at once, with the time the master was really gone', async () => {
+  const { clock, reasons, safety } = withLastAttempt(() => Promise.resolve(false));
+  safety.masterUnreachable(clock.now());
+  clock.advance(15_000);
+  assert.deepEqual(reasons, [], 'not before the attempt answered');
+  await tick();
+  assert.deepEqual(reasons, ['master unreachable for 15s while on battery']);
+  assert.equal(safety.triggered, true);
+});
+
+test('a last attempt that never answers holds the shutdown back by its bound only', async () => {
+  const { clock, reasons, safety } = withLastAttempt(() => new Promise<boolean>(() => {}));
+  safety.masterUnreachable(clock.now());
+  clock.advance(15_000);
+  clock.advance(3_999);
+  assert.deepEqual(reasons, []);
+  clock.advance(1);
+  assert.deepEqual(reasons, ['master unreachable for 19s while on battery']);
+  await tick();
+  assert.equal(reasons.length, 1, 'a late answer changes nothing');
+});
+
+test('stopped during the last attempt: no shutdown when it fails afterwards', async () => {
+  let answer: (ok: boolean) => void = () => {};
+  const { clock, reasons, safety } = withLastAttempt(() => new Promise<boolean>((r) => (answer = r)));
+  safety.masterUnreachable(clock.now());
+  clock.advance(15_000);
+  safety.stop();
+  answer(false);
+  await tick();
+  clock.advance(10_000);
+  assert.deepEqual(reasons, []);
+});
