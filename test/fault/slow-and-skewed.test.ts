@@ -6,32 +6,18 @@
  * Every ordering is read from the master's journal (its own clock), never from a skewed agent's marker.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
 import { type DelayRelay, startDelayRelay } from '../support/delay-relay.js';
+import { LIBFAKETIME, skewedClock } from '../support/skewed-clock.js';
 import { type Entry, marker, onBattery, seq, upsCommands } from './fault-fleet.js';
 
 const root = mkdtempSync(join(tmpdir(), 'upsfleet-slow-skew-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** libfaketime preloaded through `env` (the pid stays node's, so the launcher stops the agent itself). */
-const LIBFAKETIME = [
-  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
-  '/usr/lib/faketime/libfaketime.so.1',
-].find((p) => existsSync(p));
-
-/** Only the wall clock moves (an RTC that drifted): timers keep their pace. */
-const skewedClock = (offset: string) => [
-  'env',
-  `LD_PRELOAD=${LIBFAKETIME}`,
-  `FAKETIME=${offset}`,
-  'FAKETIME_DONT_FAKE_MONOTONIC=1',
-];
 
 interface AgentStatus {
   id: string;
