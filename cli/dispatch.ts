@@ -17,6 +17,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
       'status [--json] [URL]     UPS variables and the fleet (URL: http://host:port or ups@host[:port])',
     load: async () => (await import('./commands/status.js')).statusCommand,
   },
+  monitor: {
+    summary: 'monitor [URL] [--token T]  the UPS and the fleet live, full screen (like top); q quits',
+    load: async () => (await import('./commands/monitor.js')).monitorCommand,
+  },
   config: {
     summary:
       'config check FILE [--against RUNNING]   validate a config; --against: what a reload applies, what needs a restart',

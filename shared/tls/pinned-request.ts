@@ -90,3 +90,66 @@ export async function pinnedRequest(url: string, opts: PinnedRequestOptions = {}
     req.end(opts.body);
   });
 }
+
+export interface PinnedStream {
+  status: number;
+  /** The body when the status is not 200 (the stream is then already closed). */
+  text: string;
+  /** Resolves when the stream ends, from either side. */
+  ended: Promise<void>;
+  close(): void;
+}
+
+/**
+ * A long-lived GET (the master's live stream) with the same trust rules as `pinnedRequest`: each chunk of
+ * a 200 answer goes to `onText` as it arrives; any other status is read whole and returned.
+ */
+export async function pinnedStream(
+  url: string,
+  opts: Omit<PinnedRequestOptions, 'method' | 'body'>,
+  onText: (text: string) => void,
+): Promise<PinnedStream> {
+  const u = new URL(url);
+  const secure = u.protocol === 'https:';
+  const socket = secure ? await secureSocket(u, opts) : undefined;
+  const send = secure ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      u,
+      {
+        method: 'GET',
+        headers: { accept: 'text/event-stream', ...opts.headers },
+        ...(socket ? { createConnection: () => socket } : {}),
+        timeout: opts.timeoutMs ?? 5000,
+      },
+      (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        const ended = new Promise<void>((done) => {
+          res.once('close', () => done());
+          res.once('error', () => done());
+        });
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status,
+              text: Buffer.concat(chunks).toString('utf8'),
+              ended,
+              close: () => req.destroy(),
+            }),
+          );
+          return;
+        }
+        // connected: from now on silence is the master's to break (keepalives), not a request timeout
+        req.setTimeout(0);
+        res.setEncoding('utf8');
+        res.on('data', (t: string) => onText(t));
+        resolve({ status, text: '', ended, close: () => req.destroy() });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${u.host} in time`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
