@@ -238,7 +238,7 @@ export class Waker {
     const hosts: Array<Omit<WakeHost, 'results' | 'backAt'>> = early.members.filter(left).map((m) => {
       const info = registry.get(m.id);
       const mac = spec.macs[m.id] ?? info?.mac ?? null;
-      const address = info?.address ?? null;
+      const address = info?.address ? hostOf(info.address) : null;
       if (registry.isConnected(m.id))
         return { id: m.id, mac, address, via: [], skipped: 'connected again before the wake' };
       const via: WakeVia[] = [
@@ -379,4 +379,12 @@ export class Waker {
 /** A member that left with its early group: it got its order (an offline one never did). */
 function left(m: MemberView): boolean {
   return m.orderedAt !== null || m.state === 'down';
+}
+
+/** The host part of the address a connection came from (`192.0.2.11:41234`, `[2001:db8::1]:41234`). */
+function hostOf(address: string): string {
+  const v6 = /^\[(.*)\]:\d+$/.exec(address);
+  if (v6) return v6[1]!;
+  const v4 = /^([^:]+):\d+$/.exec(address);
+  return v4 ? v4[1]! : address;
 }

@@ -21,7 +21,13 @@ export interface FaultFleetOptions {
   /** Early groups (name -> trigger) besides the two steps app (app1, app2) and db (db1). */
   early?: Record<
     string,
-    { trigger: Record<string, string>; agents: string[]; hooks?: FleetSpec['groups'][number]['hooks'] }
+    {
+      trigger: Record<string, string>;
+      agents: string[];
+      hooks?: FleetSpec['groups'][number]['hooks'];
+      /** The group's `wake:` section (docs/WAKE.md). */
+      wake?: Record<string, unknown>;
+    }
   >;
   /** Hooks of the app group (app2 is made slower to keep step 1 open). */
   appHooks?: FleetSpec['groups'][number]['hooks'];
@@ -54,7 +60,7 @@ export async function faultFleet(opts: FaultFleetOptions): Promise<RunningFleet>
       groups: Object.fromEntries(
         Object.entries(early).map(([name, g]) => [
           name,
-          { trigger: g.trigger, deadline: '40s', settle: '0s' },
+          { trigger: g.trigger, deadline: '40s', settle: '0s', ...(g.wake ? { wake: g.wake } : {}) },
         ]),
       ),
     },
