@@ -26,6 +26,8 @@ export const ErrorCodes = {
   CLOCK_SKEW:
     "an agent's clock differs from the master's by more than limits.maxClockSkew (a warning, /status and a metric: never a refusal)",
   RATE_LIMITED: 'too many connections or failed authentications from one address; refused for a while',
+  HANDSHAKE_SHED:
+    'the master had more TLS handshakes queued than it could finish in time and refused new connections at once (a TCP reset, no TLS work); agents retry within their reconnect window',
   TOKEN_UNKNOWN: 'no token with this id exists in the tokens file',
   // network / listeners
   LISTEN_INSECURE: 'a non-loopback listen address was configured without TLS',

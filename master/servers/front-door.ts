@@ -3,6 +3,16 @@
  * over. With TLS it peeks at the first byte: a TLS ClientHello (0x16) goes to the HTTPS server, anything
  * else (a plain-text HTTP or ws:// client on the TLS port) gets a short plain `400` saying to use
  * https:// or wss://, and is closed: it fails cleanly instead of hanging or seeing TLS garbage.
+ *
+ * TLS handshakes are the expensive part of taking a connection (key exchange and signature, on the one
+ * event-loop thread), so at most `maxHandshakes` run at once and the rest wait in arrival order, their
+ * ClientHello kept (a few hundred bytes each). Started all at once, 10,000 handshakes would interleave
+ * and every one would finish late, past the agents' own timeout ("half-serving everybody"); in order,
+ * the first ones finish at full speed. A connection is shed, with a TCP reset and before any TLS work,
+ * when it cannot be served in time: at arrival when the measured handshake rate says the queue ahead
+ * would take longer than `queueBudgetMs`, or when it has waited that long. A client that gives up while
+ * queued (its FIN) is dropped without any work. The retry hint is the reconnect window each welcome
+ * carries (reconnect-window.ts): a shed agent retries within it, spread with the rest of the fleet.
  */
 
 import type { Server as HttpServer } from 'node:http';
@@ -12,20 +22,99 @@ import { type AddressGuard, normalizeIp } from './address-guard.js';
 
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
 const TLS_HANDSHAKE_RECORD = 0x16;
+/**
+ * Concurrent TLS handshakes: enough to keep the CPU busy across round trips (a handshake holds its slot
+ * for about one round trip of the client), few enough that each finishes promptly.
+ */
+export const DEFAULT_MAX_HANDSHAKES = 128;
+/**
+ * The longest a connection may wait for a handshake slot. An agent gives the whole opening (TCP, TLS,
+ * upgrade) 40 s; after 20 s of queueing it still has 20 s for the three round trips it needs.
+ */
+export const DEFAULT_QUEUE_BUDGET_MS = 20_000;
+/** A queued client that sends more than a ClientHello's worth before its handshake is not a TLS client. */
+const MAX_QUEUED_BYTES = 16 * 1024;
+/** The handshake rate is measured over this window. */
+const RATE_WINDOW_MS = 2_000;
+const SHED_LOG_INTERVAL_MS = 5_000;
 
 export interface FrontDoorOptions {
   inner: HttpServer;
   tls: boolean;
   guard: AddressGuard;
   logger: Logger;
+  /** Concurrent TLS handshakes (default DEFAULT_MAX_HANDSHAKES). */
+  maxHandshakes?: number;
+  /** Longest wait for a handshake slot before the connection is shed (default DEFAULT_QUEUE_BUDGET_MS). */
+  queueBudgetMs?: number;
+  /** Milliseconds clock (tests). */
+  now?: () => number;
+}
+
+interface Queued {
+  socket: Socket;
+  chunks: Buffer[];
+  bytes: number;
+  since: number;
+  onData: (chunk: Buffer) => void;
+}
+
+export interface HandshakeStats {
+  /** TLS handshakes under way now. */
+  active: number;
+  /** Connections waiting for a handshake slot. */
+  queued: number;
+  /** Handshakes finished (either way) since start. */
+  done: number;
+  /** Refused before any TLS work: at arrival (the queue would take too long) or after waiting too long. */
+  shed: number;
+  /** Clients that gave up while queued. */
+  abandoned: number;
 }
 
 export class FrontDoor {
   readonly server: Server;
   plainOnTlsPort = 0;
+  private readonly queue: Queued[] = [];
+  /** Sockets handed to TLS whose handshake has not ended, by remote address:port. */
+  private readonly inHandshake = new Map<string, Socket>();
+  /** When recent handshakes ended (for the rate). */
+  private readonly finishedAt: number[] = [];
+  private readonly stats_ = { done: 0, shed: 0, abandoned: 0 };
+  private shedSinceLog = 0;
+  private lastShedLog = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: FrontDoorOptions) {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+    if (opts.tls) {
+      const ended = (tlsSocket: Socket) => this.handshakeEnded(keyOf(tlsSocket));
+      opts.inner.on('secureConnection', ended);
+      opts.inner.on('tlsClientError', (_err: Error, tlsSocket: Socket) => ended(tlsSocket));
+    }
+  }
+
+  handshakeStats(): HandshakeStats {
+    return { active: this.inHandshake.size, queued: this.queue.length, ...this.stats_ };
+  }
+
+  /** Stops the queue's sweep and drops what still waits (the listener is closing). */
+  close(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const q of this.queue.splice(0)) q.socket.destroy();
+  }
+
+  private get now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  private get maxHandshakes(): number {
+    return this.opts.maxHandshakes ?? DEFAULT_MAX_HANDSHAKES;
+  }
+
+  private get budgetMs(): number {
+    return this.opts.queueBudgetMs ?? DEFAULT_QUEUE_BUDGET_MS;
   }
 
   private accept(socket: Socket): void {
@@ -52,9 +141,7 @@ export class FrontDoor {
       clearTimeout(timer);
       socket.pause();
       if (chunk[0] === TLS_HANDSHAKE_RECORD) {
-        socket.unshift(chunk);
-        // the TLS socket reads the unshifted ClientHello from the buffer; resuming here would lose it
-        inner.emit('connection', socket);
+        this.admit(socket, chunk);
         return;
       }
       this.plainOnTlsPort++;
@@ -70,4 +157,116 @@ export class FrontDoor {
     socket.once('close', () => clearTimeout(timer));
     socket.resume();
   }
+
+  /** A TLS client's first bytes arrived: a handshake slot now, a place in the queue, or shed. */
+  private admit(socket: Socket, chunk: Buffer): void {
+    if (this.inHandshake.size < this.maxHandshakes && this.queue.length === 0) {
+      this.handOver(socket, [chunk]);
+      return;
+    }
+    const rate = this.ratePerMs();
+    if (rate > 0 && this.queue.length / rate > this.budgetMs) {
+      this.shed(socket, 'arrival');
+      return;
+    }
+    const entry: Queued = {
+      socket,
+      chunks: [chunk],
+      bytes: chunk.length,
+      since: this.now,
+      onData: (more: Buffer) => {
+        entry.chunks.push(more);
+        entry.bytes += more.length;
+        if (entry.bytes > MAX_QUEUED_BYTES) socket.destroy();
+      },
+    };
+    // keep reading while queued: the rest of the ClientHello, and the FIN of a client that gave up
+    socket.on('data', entry.onData);
+    socket.once('close', () => {
+      const i = this.queue.indexOf(entry);
+      if (i < 0) return;
+      this.queue.splice(i, 1);
+      this.stats_.abandoned++;
+    });
+    this.queue.push(entry);
+    socket.resume();
+    this.sweepTimer ??= setInterval(() => this.pump(), 1_000);
+    this.sweepTimer.unref?.();
+  }
+
+  /** Gives the socket and the bytes read so far to the TLS server; the slot is held until its handshake ends. */
+  private handOver(socket: Socket, chunks: Buffer[]): void {
+    socket.pause();
+    const key = keyOf(socket);
+    this.inHandshake.set(key, socket);
+    socket.once('close', () => this.handshakeEnded(key, socket));
+    socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    // the TLS socket reads the unshifted ClientHello from the buffer; resuming here would lose it
+    this.opts.inner.emit('connection', socket);
+  }
+
+  private handshakeEnded(key: string, socket?: Socket): void {
+    const held = this.inHandshake.get(key);
+    if (!held || (socket && held !== socket)) return;
+    this.inHandshake.delete(key);
+    this.stats_.done++;
+    const now = this.now;
+    this.finishedAt.push(now);
+    while (this.finishedAt.length > 0 && this.finishedAt[0]! < now - RATE_WINDOW_MS) this.finishedAt.shift();
+    this.pump();
+  }
+
+  /** Handshakes finished per ms lately (0 while nothing finished: no evidence to shed on). */
+  private ratePerMs(): number {
+    const now = this.now;
+    while (this.finishedAt.length > 0 && this.finishedAt[0]! < now - RATE_WINDOW_MS) this.finishedAt.shift();
+    return this.finishedAt.length / RATE_WINDOW_MS;
+  }
+
+  /** Sheds what waited too long, then fills the free handshake slots in arrival order. */
+  private pump(): void {
+    const now = this.now;
+    while (this.queue.length > 0 && now - this.queue[0]!.since > this.budgetMs) {
+      const late = this.queue.shift()!;
+      late.socket.off('data', late.onData);
+      this.shed(late.socket, 'waited');
+    }
+    while (this.queue.length > 0 && this.inHandshake.size < this.maxHandshakes) {
+      const next = this.queue.shift()!;
+      next.socket.off('data', next.onData);
+      if (next.socket.destroyed) continue;
+      this.handOver(next.socket, next.chunks);
+    }
+    if (this.queue.length === 0 && this.sweepTimer) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+  }
+
+  /** Refused before any TLS work: a reset (no TIME_WAIT kept here), counted, logged at most every 5 s. */
+  private shed(socket: Socket, when: 'arrival' | 'waited'): void {
+    this.stats_.shed++;
+    this.shedSinceLog++;
+    socket.resetAndDestroy();
+    const now = this.now;
+    if (now - this.lastShedLog >= SHED_LOG_INTERVAL_MS) {
+      this.opts.logger.warn(
+        {
+          code: 'HANDSHAKE_SHED',
+          when,
+          shed: this.shedSinceLog,
+          queued: this.queue.length,
+          active: this.inHandshake.size,
+          queueBudgetMs: this.budgetMs,
+        },
+        'too many TLS handshakes to finish in time: refusing new connections at once (they retry within their reconnect window)',
+      );
+      this.lastShedLog = now;
+      this.shedSinceLog = 0;
+    }
+  }
+}
+
+function keyOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }

@@ -150,6 +150,7 @@ export class HttpServer {
     this.server = null;
     this.front = null;
     if (!server) return;
+    front?.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => (front ? front.server.close(() => resolve()) : resolve()));
   }
