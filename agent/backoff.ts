@@ -8,7 +8,10 @@
  *   first retries are spread over it. An agent alone cannot size this: decorrelated or exponential
  *   jitter spreads a fleet only after several failed rounds, each of which the restarting master (or
  *   its kernel) must answer; only the master knows how many agents will come back at once, and a
- *   small fleet gets a small window (the agent's own initialMs wins), so it stays fast.
+ *   small fleet gets a small window (the agent's own initialMs wins), so it stays fast. When the window
+ *   is the larger, the first retry is drawn from its last three quarters: a master that vanished needs a
+ *   restart before it listens again (seconds), and retries in that time meet a closed port, each one an
+ *   attempt made for nothing by thousands of agents at once.
  * - A limit per call (`next(limitMs)`): the time left before the local deadtime fires. A random pick
  *   never sleeps through it (issue 10: a 14 s pick after a failed attempt outlived a healed partition).
  */
@@ -42,7 +45,10 @@ export class Backoff {
 
   /** The next delay, never above limitMs when given, and one step further up the curve. */
   next(limitMs?: number): number {
-    const delay = Math.floor(this.random() * this.ceiling());
+    const ceiling = this.ceiling();
+    const floor =
+      this.attempt === 0 && this.windowMs > this.opts.initialMs ? Math.min(ceiling, this.windowMs) / 4 : 0;
+    const delay = Math.floor(floor + this.random() * (ceiling - floor));
     this.attempt++;
     return this.bounded(Math.min(this.opts.maxMs, Math.max(0, delay)), limitMs);
   }

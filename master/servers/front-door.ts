@@ -26,7 +26,7 @@ const TLS_HANDSHAKE_RECORD = 0x16;
  * Concurrent TLS handshakes: enough to keep the CPU busy across round trips (a handshake holds its slot
  * for about one round trip of the client), few enough that each finishes promptly.
  */
-export const DEFAULT_MAX_HANDSHAKES = 128;
+export const DEFAULT_MAX_HANDSHAKES = 256;
 /**
  * The longest a connection may wait for a handshake slot. An agent gives the whole opening (TCP, TLS,
  * upgrade) 40 s; after 20 s of queueing it still has 20 s for the three round trips it needs.
@@ -84,6 +84,8 @@ export class FrontDoor {
   private shedSinceLog = 0;
   private lastShedLog = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Since when connections have been waiting without a break (the rate is only trusted over such a span). */
+  private busySince: number | null = null;
 
   constructor(private readonly opts: FrontDoorOptions) {
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
@@ -164,8 +166,11 @@ export class FrontDoor {
       this.handOver(socket, [chunk]);
       return;
     }
+    // the rate says what the master can do only once it has been saturated for a whole window (the first
+    // handshakes of a burst finish few per second while their clients are still busy)
     const rate = this.ratePerMs();
-    if (rate > 0 && this.queue.length / rate > this.budgetMs) {
+    const saturatedFor = this.busySince === null ? 0 : this.now - this.busySince;
+    if (saturatedFor >= RATE_WINDOW_MS && rate > 0 && this.queue.length / rate > this.budgetMs) {
       this.shed(socket, 'arrival');
       return;
     }
@@ -187,7 +192,9 @@ export class FrontDoor {
       if (i < 0) return;
       this.queue.splice(i, 1);
       this.stats_.abandoned++;
+      if (this.queue.length === 0) this.busySince = null;
     });
+    if (this.queue.length === 0) this.busySince = this.now;
     this.queue.push(entry);
     socket.resume();
     this.sweepTimer ??= setInterval(() => this.pump(), 1_000);
@@ -237,6 +244,7 @@ export class FrontDoor {
       if (next.socket.destroyed) continue;
       this.handOver(next.socket, next.chunks);
     }
+    if (this.queue.length === 0) this.busySince = null;
     if (this.queue.length === 0 && this.sweepTimer) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;

@@ -49,14 +49,20 @@ test("the master's window sizes the first retry: a big fleet spreads, a small on
   const big = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => picks[i++ % 2]! });
   big.setWindow(20_000);
   assert.equal(big.ceiling(), 20_000);
-  assert.equal(big.next(), 19_980);
+  assert.equal(big.next(), 19_985, 'drawn from the last three quarters of the window');
   assert.equal(big.ceiling(), 30_000, 'then doubles, capped at maxMs');
   big.reset();
   assert.equal(big.ceiling(), 20_000, 'the window holds across a reset (a welcome)');
+  const low = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => 0 });
+  low.setWindow(20_000);
+  assert.equal(low.next(), 5_000, 'not in the first quarter: the master is still restarting then');
+  assert.equal(low.next(), 0, 'later retries use the whole range');
+  low.reset(); // welcomed again
+  assert.equal(low.next(1_000), 1_000, 'the deadline still wins over the floor');
   const small = new Backoff({ initialMs: 500, maxMs: 30_000, random: () => 0.999 });
   small.setWindow(60); // 30 agents
   assert.equal(small.next(), 499, 'our own initialMs wins over a window below it');
   const huge = new Backoff({ initialMs: 500, maxMs: 10_000, random: () => 0.999 });
   huge.setWindow(60_000);
-  assert.equal(huge.next(), 9_990, 'never above our maxMs');
+  assert.equal(huge.next(), 9_992, 'never above our maxMs');
 });

@@ -119,21 +119,26 @@ test('a connection that waited longer than the budget is shed with a reset, befo
   assert.equal(stats.done, 1, 'only the stuck one ever reached TLS');
 });
 
-test('at arrival: shed at once when the measured rate says the queue ahead takes longer than the budget', async () => {
-  const now = 1_000_000;
-  const d = await door({ maxHandshakes: 1, queueBudgetMs: 500, now: () => now });
+test('at arrival: shed at once when the rate measured while saturated says the queue ahead takes too long', async () => {
+  let now = 1_000_000;
+  const d = await door({ maxHandshakes: 1, queueBudgetMs: 3_000, now: () => now });
   // one handshake finished within the rate window: 1 per 2 s
   assert.equal(await d.client().outcome, 'secure');
   await d.stuck();
   await d.until('slot held', () => d.front.handshakeStats().active === 1);
-  const queued = d.client();
+  const first = d.client();
   await d.until('queued', () => d.front.handshakeStats().queued === 1);
-  // one ahead at 1 per 2 s = 2 s > 500 ms: refused at once
+  const second = d.client();
+  await d.until('queued', () => d.front.handshakeStats().queued === 2);
+  assert.equal(d.front.handshakeStats().shed, 0, 'a young burst: the rate is not trusted yet');
+  now += 2_000; // saturated for a whole rate window
+  // two ahead at 1 per 2 s = 4 s > 3 s: refused at once
   const refused = d.client();
   assert.equal(await refused.outcome, 'ECONNRESET');
   assert.equal(d.front.handshakeStats().shed, 1);
-  assert.equal(d.front.handshakeStats().queued, 1, 'the one already waiting keeps its place');
-  queued.socket.destroy();
+  assert.equal(d.front.handshakeStats().queued, 2, 'those already waiting keep their place');
+  first.socket.destroy();
+  second.socket.destroy();
 });
 
 test('a client that gives up while queued costs no handshake', async () => {
