@@ -13,9 +13,9 @@ import { type NotifyEvent, runNotify } from '../shared/exec/notify.js';
 import type { powerOff } from '../shared/exec/power-off.js';
 import { sendWebhooks } from '../shared/exec/webhook.js';
 import { type Logger, silentLogger } from '../shared/logger.js';
+import { macCapability, macForLocalAddress } from '../shared/net/mac.js';
 import { NotifyQueue } from '../shared/notify/notify-queue.js';
 import { serviceMessage } from '../shared/notify/service-url.js';
-import { macCapability, macForLocalAddress } from '../shared/net/mac.js';
 import {
   CloseCodes,
   type MasterMsg,
@@ -399,7 +399,8 @@ export class Agent {
   private report(index: number, declaration: SupplyDeclarationT): void {
     const link = this.links[index];
     if (!link || !this.understandsSupplies(link)) return;
-    if (link.connection.send({ type: 'supplies', supplies: declaration })) link.helloOthers = declaration.others;
+    if (link.connection.send({ type: 'supplies', supplies: declaration }))
+      link.helloOthers = declaration.others;
   }
 
   /** The executor's ack, progress and going-down go to the master whose order they answer. */

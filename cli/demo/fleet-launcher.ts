@@ -52,7 +52,7 @@ export interface FleetSpec {
   masterHost?: string;
   /**
    * A command prefix per process ('master' or an agent id), e.g. `ip netns exec NS` to run it on a test
-   * network's host, or `faketime -f +1h` for a skewed clock. The prefix must exec the program (the pid is then node's).
+   * network's host, or test/support/skewed-clock.ts for a skewed clock. The prefix must exec the program (the pid is then node's).
    */
   wrap?: (who: string) => string[];
   /** Every agent's reconnect backoff (default 200 ms to 2 s, quick for demos; null: the agent's own defaults). */

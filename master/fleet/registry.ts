@@ -110,7 +110,7 @@ export class FleetRegistry {
       ...info,
       connected: true,
       channel,
-      declared: this.members.get(info.id)?.declared ?? false,
+      declared: known?.declared ?? false,
     };
     // a reconnect that announces no MAC keeps the one known (a host is woken while it is away)
     if (member.mac == null && known?.mac != null) member.mac = known.mac;

@@ -60,9 +60,9 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
   shutdown: '/shutdown',
   notify: '/notify',
   plan: '/plan',
+  metrics: '/metrics',
   log: '/log',
   nut: '/nut',
-  metrics: '/metrics',
 };
 
 /** Settings whose resolved shape does not follow the file's (host+port from one string, cert/key to files): compared whole. */

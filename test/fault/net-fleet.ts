@@ -23,7 +23,7 @@ export interface NetFleetOptions {
   /** A command prefix after `ip netns exec NS` for one host (e.g. faketime). */
   extraWrap?: (who: string) => string[];
   /** The master URLs an agent dials (default the master's own), e.g. a relay in its namespace. */
-  agentMasterUrls?: FleetSpec['agentMasterUrls'];
+  agentMasterUrls?: (id: string, masterUrl: string, lab: NetLab) => string[];
   /** Called with the lab before anything starts (a relay or capture started inside a namespace). */
   beforeStart?: (lab: NetLab) => Promise<void> | void;
   masterExtra?: Record<string, unknown>;
@@ -59,7 +59,9 @@ export async function netFleet(opts: NetFleetOptions): Promise<NetFleet> {
       fixedPort: true,
       masterHost: lab.address('master'),
       wrap: (who) => [...lab.wrap(who), ...(opts.extraWrap?.(who) ?? [])],
-      ...(opts.agentMasterUrls ? { agentMasterUrls: opts.agentMasterUrls } : {}),
+      ...(opts.agentMasterUrls
+        ? { agentMasterUrls: (id: string, url: string) => opts.agentMasterUrls!(id, url, lab) }
+        : {}),
       agentDeadtime: opts.agentDeadtime ?? '8s',
       ...(opts.agentReconnect !== undefined ? { agentReconnect: opts.agentReconnect } : {}),
       lostMasterSpacing: opts.lostMasterSpacing ?? '6s',

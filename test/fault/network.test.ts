@@ -7,10 +7,14 @@
  * down, the order held, and a journal that tells what happened.
  */
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { stopProcesses } from '../../cli/demo/fleet-launcher.js';
+import { skewedClock } from '../support/skewed-clock.js';
 import { type Entry, marker, onBattery, seq, upsCommands, waitUntil } from './fault-fleet.js';
 import { type NetFleet, netFleet } from './net-fleet.js';
 import { netLabSkipReason } from './net-lab.js';
@@ -18,6 +22,35 @@ import { netLabSkipReason } from './net-lab.js';
 const skip = netLabSkipReason();
 const root = mkdtempSync(join(tmpdir(), 'upsfleet-net-'));
 after(() => rmSync(root, { recursive: true, force: true }));
+
+const RELAY = fileURLToPath(new URL('../support/delay-relay.ts', import.meta.url));
+
+/** The master's own record of a run, with times from the master's clock (agents' clocks may be skewed). */
+function assertRunFromJournal(j: Entry[], ids: { stepOne: string[]; stepTwo: string[] }): void {
+  const runId = seq(j, 'sequence-start').find((e) => e.drill !== true)?.runId;
+  assert.ok(runId, 'a run started');
+  const ev = (id: string, event: string) =>
+    j.filter((e) => e.kind === 'sequence' && e.runId === runId && e.memberId === id && e.event === event);
+  for (const id of [...ids.stepOne, ...ids.stepTwo]) {
+    assert.equal(ev(id, 'down').length, 1, `${id} confirmed down once`);
+    assert.equal(ev(id, 'deadline').length, 0, `${id} not cut short`);
+  }
+  const stepOneEnd = seq(j, 'step-end').find((e) => e.runId === runId && e.step === 1)!;
+  assert.equal(stepOneEnd.endedBy, 'confirmed', 'step 1 confirmed, not ended by its deadline');
+  for (const id of ids.stepTwo)
+    assert.ok(
+      (ev(id, 'order')[0]?.seq as number) > (stepOneEnd.seq as number),
+      `${id} ordered after step 1 ended`,
+    );
+  const lastDown = Math.max(
+    ...[...ids.stepOne, ...ids.stepTwo].map((id) => ev(id, 'down')[0]!.seq as number),
+  );
+  const killpower = j.find((e) => e.kind === 'killpower-sending' || e.kind === 'killpower');
+  assert.ok(
+    killpower && (killpower.seq as number) > lastDown,
+    'killpower decided after every member was down',
+  );
+}
 
 const memberEvents = (j: Entry[], id: string) =>
   j.filter((e) => e.kind === 'sequence' && e.memberId === id).map((e) => e.event);
@@ -132,5 +165,88 @@ describe('the fleet on a bad network (network namespaces)', { skip: skip ?? fals
     const offline = status.agents.filter((a) => !a.connected).map((a) => a.id);
     assert.deepEqual(offline, [], 'every agent reconnected');
     assert.equal(seq(fleet.journal(), 'sequence-start').length, 0, 'no sequence ran');
+  });
+
+  it('an agent behind a 10 s round trip (5 s each way) stays connected, is ordered at its step and confirmed, in order', async () => {
+    const relays: ChildProcess[] = [];
+    try {
+      net = await netFleet({
+        dir: mkdtempSync(join(root, 'slow-link-')),
+        deadline: '60s',
+        agentMasterUrls: (id, url, lab) => {
+          if (id !== 'app1') return [url];
+          // the relay runs in app1's own namespace: only app1's traffic crawls
+          const to = new URL(url.replace(/^wss:/, 'https:'));
+          const child = spawn(
+            'ip',
+            [
+              'netns',
+              'exec',
+              lab.namespace('app1'),
+              process.execPath,
+              '--import',
+              'tsx',
+              RELAY,
+              '--listen',
+              '127.0.0.1:17000',
+              '--to',
+              `${to.hostname}:${to.port}`,
+              '--delay-ms',
+              '5000',
+            ],
+            { stdio: 'ignore' },
+          );
+          relays.push(child);
+          return ['wss://127.0.0.1:17000/ws'];
+        },
+      });
+      const { fleet } = net;
+      const link = async () =>
+        (
+          await fleet.getJson<{ agents: Array<{ id: string; link?: { rttMs?: number } }> }>('/status')
+        ).agents.find((a) => a.id === 'app1')?.link;
+      const deadlineRtt = Date.now() + 60_000;
+      for (;;) {
+        const rtt = (await link())?.rttMs ?? 0;
+        if (rtt >= 9_000) break;
+        if (Date.now() > deadlineRtt) assert.fail(`app1's RTT never measured near 10 s (last ${rtt} ms)`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await onBattery(fleet);
+      await new Promise((r) => setTimeout(r, 12_000)); // the OB state reaches app1 over the slow link
+      await onBattery(fleet, true);
+      await fleet.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 150_000);
+      const j = fleet.journal();
+      assertRunFromJournal(j, { stepOne: ['app1', 'app2'], stepTwo: ['db1'] });
+      const app1Drops = j.filter(
+        (e) => e.kind === 'sequence' && e.memberId === 'app1' && e.event === 'offline',
+      );
+      assert.equal(app1Drops.length, 0, 'app1 was never taken for offline');
+      assert.ok(marker(fleet, 'app1')?.orderId, 'app1 acted on its order');
+    } finally {
+      await stopProcesses(relays);
+    }
+  });
+
+  it('clock skew of +1 h and -1 h on two agents: welcomed, ordered and confirmed in order', async () => {
+    net = await netFleet({
+      dir: mkdtempSync(join(root, 'skew-')),
+      deadline: '30s',
+      extraWrap: (who) => (who === 'app2' ? skewedClock('+1h') : who === 'db1' ? skewedClock('-1h') : []),
+    });
+    const { fleet } = net;
+    const status = await fleet.getJson<{ agents: Array<{ id: string; link?: { clockSkewMs?: number } }> }>(
+      '/status',
+    );
+    const skew = (id: string) => status.agents.find((a) => a.id === id)?.link?.clockSkewMs ?? 0;
+    assert.ok(Math.abs(skew('app2') - 3_600_000) < 60_000, `app2's skew reported (${skew('app2')} ms)`);
+    assert.ok(Math.abs(skew('db1') + 3_600_000) < 60_000, `db1's skew reported (${skew('db1')} ms)`);
+    await onBattery(fleet);
+    await fleet.waitForJournal((j) => j.some((e) => e.kind === 'event' && e.event === 'ONBATT'), 10_000);
+    await onBattery(fleet, true);
+    await fleet.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 90_000);
+    assertRunFromJournal(fleet.journal(), { stepOne: ['app1', 'app2'], stepTwo: ['db1'] });
+    for (const id of ['app1', 'app2', 'db1'])
+      assert.ok(marker(fleet, id)?.orderId, `${id} acted on its order`);
   });
 });

@@ -352,7 +352,7 @@ describe('waking an early group when mains return before critical', () => {
     r2.connectLab();
     await r2.h.run(100_000);
     assert.equal(r2.packets.length + r2.commands.length, 0);
-    assert.equal(r2.records('wake')[0]!.hosts instanceof Array, true);
+    assert.equal(Array.isArray(r2.records('wake')[0]!.hosts), true);
     assert.equal(
       (r2.records('wake')[0]!.hosts as Array<{ skipped: string }>)[0]!.skipped,
       'connected again before the wake',
