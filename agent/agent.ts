@@ -312,6 +312,9 @@ export class Agent {
       case 'welcome':
         link.welcome = msg;
         link.welcomed = true;
+        // only a welcome proves a master that serves us: a link that opens and is never welcomed must not
+        // keep pushing the local shutdown back
+        link.safety.masterReachable();
         if (link.index === 0) this._welcome = msg;
         this.keepPlace(link, msg);
         // the count may have changed between our hello and this welcome: the master hears it now
@@ -413,7 +416,6 @@ export class Agent {
 
   private onConnected(link: SupplyLink): void {
     link.welcomed = false;
-    link.safety.masterReachable();
     if (this.multi && !this.executor.shuttingDown) link.safety.rearm();
     this.supplies.connected(link.index);
   }

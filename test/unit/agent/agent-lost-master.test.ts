@@ -157,3 +157,44 @@ test('a saved place of another group (the config moved the agent) is not used', 
   moved.start();
   assert.equal(moved.effectiveDeadtimeMs, 15_000);
 });
+
+test('a master that accepts the link but never welcomes does not push the local shutdown back', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'upsfleet-agent-lm-'));
+  const master = await FakeMaster.start();
+  const settings = settingsFor(dir, master.url);
+  const clock = new ManualClock(Date.now());
+  const agent = new Agent(settings, { logger: silentLogger(), clock, random: () => 0.5 });
+  t.after(async () => {
+    await agent.stop();
+    await master.close();
+  });
+  agent.start();
+  await master.untilConnections(1);
+  master.send(welcomeStep3);
+  master.send({
+    type: 'state',
+    ups: 'su700',
+    vars: { 'ups.status': 'OB DISCHRG' },
+    stale: false,
+    policy: { critical: false, reason: null, onBatterySince: 0, communicating: true },
+  });
+  await until(() => agent.state.size > 0);
+  // from now on every link opens (TCP, WebSocket, hello) and is dropped without a welcome
+  master.wss.on('connection', (ws) => ws.terminate());
+  master.current.terminate();
+  await master.until(() => !agent.connected, 'agent noticed');
+  const step = async () => {
+    clock.advance(500);
+    await new Promise((r) => setTimeout(r, 20));
+  };
+  for (let i = 0; i < 20; i++) await step(); // 10 s of links opened and dropped
+  assert.ok(
+    master.connections.length >= 3,
+    `the agent kept reconnecting (${master.connections.length} links)`,
+  );
+  // deadtime 15 s + step 3's 4 s from the last welcomed contact, then at most 5 s for the last attempt:
+  // down by 24 s, not 19 s after the last link that merely opened
+  for (let i = 0; i < 30 && !existsSync(settings.shutdown.marker); i++) await step();
+  await agent.orders.idle();
+  assert.ok(existsSync(settings.shutdown.marker), 'went down on time although links kept opening');
+});
