@@ -53,6 +53,19 @@ function until(cond: () => boolean): Promise<void> {
   });
 }
 
+/** The master welcomes the agent at step 3 and says the UPS is on battery. */
+async function welcomedOnBattery(master: FakeMaster, agent: Agent): Promise<void> {
+  master.send(welcomeStep3);
+  master.send({
+    type: 'state',
+    ups: 'su700',
+    vars: { 'ups.status': 'OB DISCHRG' },
+    stale: false,
+    policy: { critical: false, reason: null, onBatterySince: 0, communicating: true },
+  });
+  await until(() => agent.state.size > 0);
+}
+
 test('step 3 waits deadtime + its delay before going down on its own, and saves its place', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'upsfleet-agent-lm-'));
   const master = await FakeMaster.start();
@@ -64,15 +77,7 @@ test('step 3 waits deadtime + its delay before going down on its own, and saves 
   });
   agent.start();
   await master.untilConnections(1);
-  master.send(welcomeStep3);
-  master.send({
-    type: 'state',
-    ups: 'su700',
-    vars: { 'ups.status': 'OB DISCHRG' },
-    stale: false,
-    policy: { critical: false, reason: null, onBatterySince: 0, communicating: true },
-  });
-  await until(() => agent.state.size > 0);
+  await welcomedOnBattery(master, agent);
   assert.equal(agent.effectiveDeadtimeMs, 19_000);
   const saved = JSON.parse(readFileSync(join(settings.stateDir, LOST_MASTER_DELAY_FILE), 'utf8')) as Record<
     string,
@@ -170,15 +175,7 @@ test('a master that accepts the link but never welcomes does not push the local 
   });
   agent.start();
   await master.untilConnections(1);
-  master.send(welcomeStep3);
-  master.send({
-    type: 'state',
-    ups: 'su700',
-    vars: { 'ups.status': 'OB DISCHRG' },
-    stale: false,
-    policy: { critical: false, reason: null, onBatterySince: 0, communicating: true },
-  });
-  await until(() => agent.state.size > 0);
+  await welcomedOnBattery(master, agent);
   // from now on every link opens (TCP, WebSocket, hello) and is dropped without a welcome
   master.wss.on('connection', (ws) => ws.terminate());
   master.current.terminate();
