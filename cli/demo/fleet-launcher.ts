@@ -367,8 +367,8 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
 }
 
 /** Starts `upsfleet agent -c CONFIG` (dry-run config written by the test), its output in logFile. */
-export function startAgentProcess(config: string, logFile: string): ChildProcess {
-  return spawnCli(['agent', '-c', config], logFile);
+export function startAgentProcess(config: string, logFile: string, prefix: string[] = []): ChildProcess {
+  return spawnCli(['agent', '-c', config], logFile, CLI, {}, prefix);
 }
 
 /** Waits until every agent is connected (as the master's /status reports). */

@@ -9,6 +9,9 @@
  * - a master killed while its UPS was on battery is lost after the agent's deadtime: the dual agent then
  *   goes down at the other master's order (its order id in the marker);
  * and both with the roles of A and B swapped.
+ * Where the machine allows (root, iproute2), every master and agent is a host of its own on a test network
+ * (net-lab.ts) and a master is lost by unplugging it, its links going silent as behind a dead switch;
+ * elsewhere they run on 127.0.0.1 and a master is lost by kill -9.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -25,6 +28,9 @@ import {
 } from '../../cli/demo/fleet-launcher.js';
 import type { PowerOffMarker } from '../../shared/exec/power-off.js';
 import { type Entry, seq, waitUntil } from './fault-fleet.js';
+import { createNetLab, type NetLab, netLabSkipReason } from './net-lab.js';
+
+const onNetwork = netLabSkipReason() === null;
 
 const root = mkdtempSync(join(tmpdir(), 'upsfleet-supplies-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -37,13 +43,18 @@ interface TwoUps {
   ups: Record<Name, RunningFleet>;
   dualMarker: string;
   dual: ChildProcess;
+  /** The test network, when the masters and agents run on one. */
+  lab: NetLab | null;
   stop(): Promise<void>;
 }
 
 /** One master per UPS: step 1 its own agent (a1 / b1), step 2 the dual-supply host. */
 async function twoUps(dir: string): Promise<TwoUps> {
+  const lab = onNetwork ? createNetLab(['masterA', 'masterB', 'a1', 'b1', 'dual']) : null;
+  const host = (name: Name, who: string) => (who === 'master' ? `master${name}` : who);
   const launch = (name: Name) =>
     launchFleet({
+      ...(lab ? { wrap: (who: string) => lab.wrap(host(name, who)) } : {}),
       dir: join(dir, name),
       groups: [
         { name: name.toLowerCase(), agents: [`${name.toLowerCase()}1`] },
@@ -60,14 +71,20 @@ async function twoUps(dir: string): Promise<TwoUps> {
       masterExtra: {
         master: {
           id: `master-${name.toLowerCase()}`,
-          listen: '127.0.0.1:0',
+          listen: `${lab ? lab.address(`master${name}`) : '127.0.0.1'}:0`,
           stateDir: 'state',
           pingInterval: '1s',
           mdns: false,
         },
       },
     });
-  const ups = { A: await launch('A'), B: await launch('B') };
+  let ups: Record<Name, RunningFleet>;
+  try {
+    ups = { A: await launch('A'), B: await launch('B') };
+  } catch (err) {
+    lab?.destroy();
+    throw err;
+  }
   const dualDir = join(dir, 'dual');
   mkdirSync(dualDir, { recursive: true });
   const dualMarker = join(dualDir, 'dual.poweroff');
@@ -94,7 +111,7 @@ async function twoUps(dir: string): Promise<TwoUps> {
       2,
     ),
   );
-  const dual = startAgentProcess(config, join(dualDir, 'dual.log'));
+  const dual = startAgentProcess(config, join(dualDir, 'dual.log'), lab ? lab.wrap('dual') : []);
   const connected = async (f: RunningFleet) => {
     await waitForAgents(f, 30_000);
     for (;;) {
@@ -112,10 +129,12 @@ async function twoUps(dir: string): Promise<TwoUps> {
     ups,
     dualMarker,
     dual,
+    lab,
     stop: async () => {
       await stopProcesses([dual]);
       await ups.A.stop();
       await ups.B.stop();
+      lab?.destroy();
     },
   };
 }
@@ -125,8 +144,13 @@ async function onBattery(f: RunningFleet, critical: boolean): Promise<void> {
   await f.admin('/api/simulate', { name: 'ups.status', value: critical ? 'OB DISCHRG LB' : 'OB DISCHRG' });
 }
 
-async function kill(f: RunningFleet): Promise<void> {
-  const m = f.master;
+/** The master is lost: unplugged on a test network (its process goes on, unreachable), killed (-9) on loopback. */
+async function lose(two: TwoUps, name: Name): Promise<void> {
+  if (two.lab) {
+    two.lab.unplug(`master${name}`);
+    return;
+  }
+  const m = two.ups[name].master;
   await new Promise<void>((resolve) => {
     m.once('exit', () => resolve());
     m.kill('SIGKILL');
@@ -174,10 +198,10 @@ describe('redundant supplies: two masters, two UPSes, one dual-supply host', () 
     ['B', 'A'],
     ['A', 'B'],
   ] as Array<[Name, Name]>) {
-    it(`master ${gone} killed while UPS ${gone} is on line, then UPS ${critical} critical: the dual host stays up`, async () => {
+    it(`master ${gone} lost while UPS ${gone} is on line, then UPS ${critical} critical: the dual host stays up`, async () => {
       fleet = await twoUps(mkdtempSync(join(root, `${gone}-gone-on-line-`)));
       const { ups } = fleet;
-      await kill(ups[gone]);
+      await lose(fleet, gone);
       await sleep((AGENT_DEADTIME_S + 2) * 1000); // well past the dual agent's deadtime
       await onBattery(ups[critical], true);
       await waitUntil(`${critical}'s run to finish`, runDone(ups[critical]), 40_000);
@@ -194,7 +218,7 @@ describe('redundant supplies: two masters, two UPSes, one dual-supply host', () 
       assert.equal(dualEntries(j, 'order').length, 0);
     });
 
-    it(`master ${gone} killed while UPS ${gone} is on battery, then UPS ${critical} critical: the dual host goes down at ${critical}'s order`, async () => {
+    it(`master ${gone} lost while UPS ${gone} is on battery, then UPS ${critical} critical: the dual host goes down at ${critical}'s order`, async () => {
       fleet = await twoUps(mkdtempSync(join(root, `${gone}-gone-on-battery-`)));
       const { ups } = fleet;
       await onBattery(ups[gone], false);
@@ -203,7 +227,7 @@ describe('redundant supplies: two masters, two UPSes, one dual-supply host', () 
         10_000,
       );
       await sleep(1_000); // the dual host has seen UPS ${gone} on battery
-      await kill(ups[gone]);
+      await lose(fleet, gone);
       const killedAt = Date.now();
       await onBattery(ups[critical], true);
       await waitUntil('the dual host to go down', () => markerOf(fleet!.dualMarker) !== null, 40_000);
