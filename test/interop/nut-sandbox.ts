@@ -155,6 +155,8 @@ export interface UpsmonOptions {
   pollFreq?: number;
   hostSync?: number;
   deadTime?: number;
+  /** Run upsmon in this network namespace (`ip netns exec NS`: a host of a test network). */
+  netns?: string;
 }
 
 export class NutSandbox {
@@ -186,8 +188,9 @@ export class NutSandbox {
   }
 
   /** Starts a long-running NUT program in the foreground; its output is kept for diagnostics. */
-  spawn(name: string, bin: string, args: string[]): SandboxProcess {
-    const child = spawn(bin, args, { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawn(name: string, bin: string, args: string[], prefix: string[] = []): SandboxProcess {
+    const argv = [...prefix, bin, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -313,21 +316,20 @@ export class NutSandbox {
       ].join('\n'),
     );
     const args = ['-F', '-p', '-D'];
-    if (!privateRunDirWorks()) return this.spawn(`upsmon-${name}`, NUT_BIN.upsmon, args);
+    // ip netns exec execs the program: the pid stays upsmon's
+    const prefix = o.netns ? ['ip', 'netns', 'exec', o.netns] : [];
+    if (!privateRunDirWorks()) return this.spawn(`upsmon-${name}`, NUT_BIN.upsmon, args, prefix);
     // upsmon (as root) keeps its pid file in /run/nut whatever NUT_ALTPIDPATH says, and refuses to start
     // while another upsmon on this machine runs (another test file, another checkout's tests): give it
     // a private /run/nut in its own mount namespace. unshare and sh exec, so the pid is upsmon's.
     const runDir = join(this.dir, `${name}-run`);
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    return this.spawn(`upsmon-${name}`, UNSHARE, [
-      '-m',
-      'sh',
-      '-c',
-      'mount --bind "$0" /run/nut && exec "$@"',
-      runDir,
-      NUT_BIN.upsmon,
-      ...args,
-    ]);
+    return this.spawn(
+      `upsmon-${name}`,
+      UNSHARE,
+      ['-m', 'sh', '-c', 'mount --bind "$0" /run/nut && exec "$@"', runDir, NUT_BIN.upsmon, ...args],
+      prefix,
+    );
   }
 
   /** Kills every process this sandbox started (each by its own pid) and removes the directory. */
