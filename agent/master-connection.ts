@@ -13,7 +13,7 @@
  * second); no wait lasts past the moment the local shutdown would fire (`deadline`); and lastAttempt()
  * makes one bounded attempt right before it does.
  */
-import { isIP } from 'node:net';
+import { isIP, type NetConnectOpts, connect as netConnect } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.js';
@@ -38,6 +38,7 @@ import {
 import { ReplayGuard, SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
 import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
 import { Backoff } from './backoff.js';
+import { boundTcpConnect } from './connect-deadline.js';
 
 /** Any constructor producing a ws-compatible client socket (ws itself by default). */
 export type WebSocketImpl = new (address: string, options?: WebSocket.ClientOptions) => WebSocket;
@@ -89,10 +90,17 @@ export interface MasterConnectionOptions {
 type Phase = 'idle' | 'connecting' | 'open' | 'waiting' | 'suspended' | 'stopped';
 
 /**
- * TCP connect, TLS handshake and the HTTP upgrade: three round trips. 40 s lets a 10 s round trip (a
- * crawling link during an outage) through; the master gives each of its own steps 30 s.
+ * The TCP connect alone: 40 s lets a 10 s round trip (a crawling link during an outage) through, and a
+ * master that answers nothing (unplugged) is left for the next URL after that long.
  */
-const HANDSHAKE_TIMEOUT_MS = 40_000;
+const TCP_CONNECT_TIMEOUT_MS = 40_000;
+/**
+ * The longest the master may stay silent during the opening (ws's handshakeTimeout is a socket silence
+ * timeout: TCP, TLS handshake, HTTP upgrade). Longer than the master's handshake queue budget
+ * (DEFAULT_QUEUE_BUDGET_MS, 80 s) plus a 10 s round trip: an agent queued by a master taking back a
+ * whole fleet is served in its turn instead of giving up and coming back as one more attempt.
+ */
+const OPENING_SILENCE_MS = 100_000;
 /** Between our hello and the master's welcome: one round trip plus the master's work. */
 const WELCOME_WAIT_MS = 40_000;
 const SILENCE_PINGS = 3;
@@ -177,20 +185,31 @@ export class MasterConnection {
     return typeof u === 'function' ? u() : u;
   }
 
-  /** ws options for a wss:// URL: the CA, or no chain check but a pin check right after the TLS handshake. */
+  /**
+   * ws options: every socket's TCP connect is bounded (connect-deadline.ts); for a wss:// URL the CA, or
+   * no chain check but a pin check right after the TLS handshake.
+   */
   private tlsOptions(url: string): WebSocket.ClientOptions {
-    if (!url.startsWith('wss:')) return {};
+    if (!url.startsWith('wss:')) {
+      return {
+        createConnection: (options: NetConnectOpts & { socketPath?: string }) =>
+          boundTcpConnect(
+            netConnect({ ...options, path: options.socketPath } as NetConnectOpts),
+            TCP_CONNECT_TIMEOUT_MS,
+          ),
+      } as WebSocket.ClientOptions;
+    }
     const pins = this.opts.tls?.fingerprints ?? [];
     const caPem = this.opts.tls?.caPem;
-    if (pins.length === 0) return caPem ? { ca: caPem } : {};
     return {
       ...(caPem ? { ca: caPem } : {}),
       // with a pin and no CA, the self-signed chain is not checked: the pin is the check (like an SSH host key)
-      rejectUnauthorized: caPem !== undefined,
+      ...(pins.length > 0 ? { rejectUnauthorized: caPem !== undefined } : {}),
       createConnection: (options: ConnectionOptions & { path?: string; host?: string }) => {
         const o = { ...options, path: undefined } as ConnectionOptions;
         if (!o.servername && o.servername !== '') o.servername = isIP(options.host ?? '') ? '' : options.host;
-        const socket: TLSSocket = tlsConnect(o);
+        const socket: TLSSocket = boundTcpConnect(tlsConnect(o), TCP_CONNECT_TIMEOUT_MS);
+        if (pins.length === 0) return socket;
         socket.once('secureConnect', () => {
           const presented = fingerprintOfDer(socket.getPeerCertificate(false).raw);
           if (!pins.includes(presented)) {
@@ -325,7 +344,7 @@ export class MasterConnection {
     try {
       ws = new this.WS(url, {
         maxPayload: MAX_MESSAGE_BYTES,
-        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        handshakeTimeout: OPENING_SILENCE_MS,
         ...this.tlsOptions(url),
       });
     } catch (err) {

@@ -28,10 +28,14 @@ const TLS_HANDSHAKE_RECORD = 0x16;
  */
 export const DEFAULT_MAX_HANDSHAKES = 256;
 /**
- * The longest a connection may wait for a handshake slot. An agent gives the whole opening (TCP, TLS,
- * upgrade) 40 s; after 20 s of queueing it still has 20 s for the three round trips it needs.
+ * The longest a connection may wait for a handshake slot. An agent lets the master stay silent for 100 s
+ * during its opening (agent/master-connection.ts); after 80 s of queueing the master's first TLS flight
+ * still reaches it on a 10 s round trip. Every connection shed costs the fleet one more attempt later, so
+ * the budget is as long as the agents' patience allows: on a slow or busy master the whole fleet's
+ * handshakes take longer than a short budget (10,000 took 60 s and more on a 2-core machine shared with
+ * other work), and a short one shed most of it only to take it back seconds later.
  */
-export const DEFAULT_QUEUE_BUDGET_MS = 20_000;
+export const DEFAULT_QUEUE_BUDGET_MS = 80_000;
 /** A queued client that sends more than a ClientHello's worth before its handshake is not a TLS client. */
 const MAX_QUEUED_BYTES = 16 * 1024;
 /** The handshake rate is measured over this window. */
