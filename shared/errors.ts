@@ -29,9 +29,18 @@ export const ErrorCodes = {
   HANDSHAKE_SHED:
     'the master had more TLS handshakes queued than it could finish in time and refused new connections at once (a TCP reset, no TLS work); agents retry within their reconnect window',
   TOKEN_UNKNOWN: 'no token with this id exists in the tokens file',
+  TOKEN_FILE_EMPTY: 'a token file is empty (or only whitespace): it holds no token',
+  TOKEN_FILE_INSECURE:
+    'a token file grants any access to group or others: the agent refuses it (as ssh refuses a private key) until it is chmod 600',
+  TOKEN_PLAINTEXT:
+    'the command would send a token over plain http:// or ws:// to a non-loopback address: use https:// (and --fingerprint) instead',
   // network / listeners
   LISTEN_INSECURE: 'a non-loopback listen address was configured without TLS',
   LISTEN_FAILED: 'a listener could not bind its address',
+  CONNECTION_STALLED:
+    'a connection was closed because its request headers or body did not arrive in time (idle, partial or trickled)',
+  FD_EXHAUSTED:
+    'the master ran out of file descriptors (ulimit -n / LimitNOFILE): new connections are refused until some close; connected agents are served as before',
   MASTER_UNREACHABLE: 'no configured master answered',
   TLS_MATERIAL: 'the TLS key or certificate cannot be read, parsed or do not belong together',
   TLS_PIN_MISMATCH: "the master's certificate does not match the pinned fingerprint",
@@ -49,6 +58,8 @@ export const ErrorCodes = {
   HID_REPORT: 'a HID report cannot be decoded or encoded',
   HID_CAPTURE: 'a capture file is malformed',
   HID_NO_DEVICE: 'no matching HID UPS is attached',
+  HID_UNAVAILABLE:
+    'node-hid (the native USB HID library the usbhid source needs) cannot be loaded: the master stops (exit 8) instead of running blind',
   HID_PERMISSION: 'the HID device exists but this user may not open it',
   HID_IO: 'reading or writing the HID device failed',
   // shutdown path

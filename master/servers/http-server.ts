@@ -7,15 +7,21 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { verifyToken } from '../../shared/auth/token.js';
-import { systemClock } from '../../shared/clock.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { UpsfleetError } from '../../shared/errors.js';
 import type { DashboardFile } from '../dashboard/dashboard-assets.js';
 import { AddressGuard, normalizeIp } from './address-guard.js';
 import type { AgentServer } from './agent-server.js';
 import { FrontDoor } from './front-door.js';
 import { isLoopbackHost } from './loopback.js';
+import { RefusalLog } from './refusal-log.js';
+import { guardStalls } from './stall-guard.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
+/** A request's headers (or a WebSocket upgrade's) must be complete this soon after the connection is ready or the previous response ended. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** A request's body must be complete this soon after its headers. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
 export interface AdminApi {
   /** POST /api/simulate {name, value}: set a variable on a simulated UPS. */
@@ -44,6 +50,12 @@ export interface HttpServerOptions {
   guard?: AddressGuard;
   /** TLS handshake deadline (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Deadline for a request's headers (default DEFAULT_HEADERS_TIMEOUT_MS); also bounds an idle connection. */
+  headersTimeoutMs?: number;
+  /** Deadline for a request's body after its headers (default DEFAULT_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  /** Timers of the connection deadlines (default the system clock). */
+  clock?: Clock;
   /** The web dashboard at `/` and its live stream at `/live` (404 without). */
   dashboard?: DashboardOptions;
 }
@@ -73,8 +85,16 @@ const DASHBOARD_HEADERS = {
 export class HttpServer {
   private server: Server | null = null;
   private front: FrontDoor | null = null;
+  private readonly refusals: RefusalLog;
 
-  constructor(private readonly opts: HttpServerOptions) {}
+  constructor(private readonly opts: HttpServerOptions) {
+    this.refusals = new RefusalLog(opts.logger, opts.clock ?? systemClock);
+  }
+
+  /** Connections closed for stalling, by kind, since start. */
+  refusalCounts(): Record<string, number> {
+    return this.refusals.counts();
+  }
 
   async start(): Promise<{ host: string; port: number }> {
     const { host, port, logger } = this.opts;
@@ -116,6 +136,23 @@ export class HttpServer {
         maxBackoffMs: 60_000,
       });
     const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger });
+    // Node's own header/request checks never run on this server (it does not listen): these do
+    guardStalls(server, {
+      tls: tls !== null,
+      clock: this.opts.clock ?? systemClock,
+      deadlines: {
+        headersMs: this.opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        requestMs: this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      },
+      onStall: (kind, socket) =>
+        this.refusals.note(
+          `stalled-${kind}`,
+          { ip: normalizeIp(socket.remoteAddress), code: 'CONNECTION_STALLED' },
+          kind === 'headers'
+            ? 'closed connections whose request headers did not arrive in time (idle or trickled)'
+            : 'closed connections whose request body did not arrive in time',
+        ),
+    });
     server.on('upgrade', (req, socket, head) => {
       if (new URL(req.url ?? '/', 'http://x').pathname === '/ws') {
         this.opts.agentServer.handleUpgrade(req, socket, head);
@@ -123,8 +160,8 @@ export class HttpServer {
         socket.destroy();
       }
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 15_000;
+    server.headersTimeout = this.opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    server.requestTimeout = this.opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     await new Promise<void>((resolve, reject) => {
       front.server.once('error', (err) =>
         reject(
