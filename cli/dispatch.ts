@@ -73,7 +73,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
 };
 
 const EXIT_HELP = `exit codes: 0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 master unreachable,
-            5 no HID device, 6 permission denied, 7 malformed input (e.g. capture file)`;
+            5 no HID device, 6 permission denied, 7 malformed input (e.g. capture file),
+            8 a configured part cannot be loaded (node-hid for the usbhid source)`;
 
 function help(): string {
   return [
@@ -116,6 +117,7 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
       if (err.code === 'HID_NO_DEVICE') return ExitCodes.NO_DEVICE;
       if (err.code === 'HID_PERMISSION') return ExitCodes.PERMISSION;
       if (err.code === 'HID_CAPTURE') return ExitCodes.BAD_INPUT;
+      if (err.code === 'HID_UNAVAILABLE') return ExitCodes.UNAVAILABLE;
       return ExitCodes.FAILURE;
     }
     if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -16,4 +16,6 @@ export const ExitCodes = {
   NO_DEVICE: 5,
   PERMISSION: 6,
   BAD_INPUT: 7,
+  /** A configured part cannot be loaded at all (node-hid for the usbhid source): a restart will not help. */
+  UNAVAILABLE: 8,
 } as const;

@@ -29,6 +29,8 @@ export const masterCommand: CommandHandler = async (argv, io) => {
   try {
     await master.start();
   } catch (err) {
+    // at fatal level: journald files it as priority 2, and the unit ends failed, not active
+    logger.fatal({ err }, 'the master could not start');
     await master.stop();
     throw err;
   }

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { PowerEvent } from '../../shared/nut/events.js';
+import { type PowerEvent, powerEventLogLevel } from '../../shared/nut/events.js';
 import type { Policy } from '../policy/policy.js';
 import type { Sequencer } from '../sequencer/sequencer.js';
 import type { JournalRecord } from './journal-line.js';
@@ -40,7 +40,7 @@ export function journalDecisions(d: DecisionJournalDeps): void {
       if (onBatterySince === null && runState !== 'running' && runState !== 'final') release();
     },
     event: (event, message) => {
-      logger.info({ event, message }, 'power event');
+      logger[powerEventLogLevel(event)]({ event, message }, 'power event');
       journal.write({ kind: 'event', ts: clock.now(), event, message });
       d.broadcast(event, message);
     },

@@ -9,7 +9,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { EarlyGroupSpec } from '../../shared/config/master-settings.js';
 import type { TriggerSpec } from '../../shared/config/resolved.js';
 import type { Logger } from '../../shared/logger.js';
-import type { PowerEvent } from '../../shared/nut/events.js';
+import { type PowerEvent, powerEventLogLevel } from '../../shared/nut/events.js';
 import { formatStatus, parseStatus } from '../../shared/nut/status.js';
 import type { UpsVars } from '../../shared/nut/ups-state.js';
 import type { PolicyViewT } from '../../shared/protocol/messages.js';
@@ -239,7 +239,7 @@ export class Policy {
   }
 
   private emitEvent(event: PowerEvent, message: string): void {
-    this.log.info({ event, message }, 'power event');
+    this.log[powerEventLogLevel(event)]({ event, message }, 'power event');
     for (const l of [...this.listeners]) this.safely(() => l.event?.(event, message), 'event');
   }
 

@@ -89,6 +89,17 @@ export class SdNotify {
       await this.run(this.program, [`--pid=${this.pid}`, ...assignments], this.env);
       return true;
     } catch (err) {
+      // A stop by systemd (restart, stop) sends SIGTERM to every process of the unit's control group, and it
+      // keeps signalling processes that appear while it does: the STOPPING=1 notifier spawned in answer to
+      // that SIGTERM is one of them. Killed so, it is no fault: systemd already knows the unit is stopping.
+      const signal = (err as { signal?: string | null }).signal;
+      if (signal && assignments.includes('STOPPING=1')) {
+        this.opts.logger?.debug(
+          { signal, program: this.program },
+          'STOPPING=1 not sent: the notifier was signalled (the unit is stopping)',
+        );
+        return false;
+      }
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
       // without the program every later message would fail the same way: say it once
       if (missing) this.failed = true;

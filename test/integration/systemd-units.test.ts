@@ -29,6 +29,13 @@ describe('systemd units', () => {
       for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30s', 'Restart=on-failure']) {
         assert.match(text, new RegExp(`^${line}$`, 'm'), `${unit} lacks ${line}`);
       }
+      // journald: tagged with the unit's own name (not `env`/`node`), <N> prefixes read as priorities
+      const name = unit.replace('.service', '');
+      assert.match(text, new RegExp(`^SyslogIdentifier=${name}$`, 'm'));
+      assert.match(text, /^SyslogLevelPrefix=yes$/m);
+      assert.doesNotMatch(text, /^ExecStart=\/usr\/bin\/env /m);
+      // a bad configuration cannot heal by restarting: the unit must end failed
+      assert.match(text, /^RestartPreventExitStatus=3\b/m);
       // these would break the power-off path or V8
       for (const bad of ['PrivateDevices=yes', 'MemoryDenyWriteExecute=yes', 'SystemCallFilter=']) {
         assert.ok(!new RegExp(`^${bad}`, 'm').test(text), `${unit} sets ${bad}`);

@@ -84,8 +84,13 @@ export class UsbhidSource implements Source {
     try {
       await this.connect();
     } catch (err) {
-      // A wrong descriptor or a permission problem will not fix itself: tell the caller now.
-      if (isUpsfleetError(err, 'HID_PERMISSION') || isUpsfleetError(err, 'HID_DESCRIPTOR')) throw err;
+      // A wrong descriptor, a permission problem or a missing node-hid will not fix itself: tell the caller now.
+      if (
+        isUpsfleetError(err, 'HID_PERMISSION') ||
+        isUpsfleetError(err, 'HID_DESCRIPTOR') ||
+        isUpsfleetError(err, 'HID_UNAVAILABLE')
+      )
+        throw err;
       this.lost(err);
     }
   }

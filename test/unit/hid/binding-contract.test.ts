@@ -74,6 +74,22 @@ for (const target of targets) {
       await assert.rejects(device.reportDescriptor(), { code: 'HID_IO' });
     });
 
+    it('refuses a GET_REPORT buffer shorter than 2 bytes with HID_IO, as hidraw does (EINVAL)', async (t) => {
+      const made = target.make();
+      if (!made) return t.skip(HINT);
+      const device = await made.binding.open(made.path);
+      try {
+        const descriptor = parseReportDescriptor(await device.reportDescriptor());
+        const [id] = [...descriptor.reportLengths.Feature.keys()];
+        await assert.rejects(device.getFeatureReport(id!, 1), { code: 'HID_IO' });
+        assert.equal(device.closed, false, 'a refused call leaves the device open');
+        const two = await device.getFeatureReport(id!, 2);
+        assert.ok(two.length >= 1 && two.length <= 2);
+      } finally {
+        await device.close();
+      }
+    });
+
     it('rejects opening a path that does not exist with HID_NO_DEVICE', async (t) => {
       const made = target.make();
       if (!made) return t.skip(HINT);
@@ -91,6 +107,9 @@ describe('replay binding extras', () => {
     binding.unplug();
     assert.equal(errors.length, 1);
     assert.equal(device.closed, true);
+    // Shaped like the node-hid binding's unplug error: coded, with a reason that reads well.
+    assert.equal((errors[0] as Error & { code?: string }).code, 'HID_IO');
+    assert.equal(errors[0]!.message, `${binding.info.path}: read failed: device disconnected`);
     assert.deepEqual(await binding.list(), []);
     await assert.rejects(binding.open(binding.info.path), { code: 'HID_NO_DEVICE' });
     binding.replug();

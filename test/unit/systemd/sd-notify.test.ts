@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { SdNotify } from '../../../shared/systemd/sd-notify.js';
 
 const has = (p: string) => spawnSync('sh', ['-c', `command -v ${p}`]).status === 0;
@@ -77,5 +78,32 @@ open(sys.argv[2],'wb').write(s.recv(4096))`,
     const got = readFileSync(out, 'utf8');
     assert.match(got, /READY=1/);
     assert.match(got, /STATUS=test/);
+  });
+});
+
+describe('sd-notify while systemd stops the unit', () => {
+  it('a STOPPING=1 notifier killed by a signal is expected (debug), any other notifier failure still warns', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'upsfleet-sd-killed-'));
+    try {
+      // stands in for systemd-notify as systemd's control-group kill meets it: it dies of SIGTERM
+      const killed = join(dir, 'killed-notify');
+      writeFileSync(killed, '#!/bin/sh\nkill -TERM $$\nsleep 5\n', { mode: 0o755 });
+      const failing = join(dir, 'failing-notify');
+      writeFileSync(failing, '#!/bin/sh\necho "Failed to notify init system" >&2\nexit 1\n', { mode: 0o755 });
+      const lines: Array<{ level: number; msg: string }> = [];
+      const logger = pino({ level: 'trace' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+      const env = { NOTIFY_SOCKET: '/run/nowhere', PATH: process.env.PATH ?? '' };
+      await new SdNotify({ env, logger, program: killed }).stopping();
+      assert.deepEqual(
+        lines.map((l) => [l.level, l.msg]),
+        [[20, 'STOPPING=1 not sent: the notifier was signalled (the unit is stopping)']],
+      );
+      lines.length = 0;
+      assert.equal(await new SdNotify({ env, logger, program: failing }).send(['STOPPING=1']), false);
+      assert.equal(lines[0]?.level, 40);
+      assert.equal(lines[0]?.msg, 'systemd notification failed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

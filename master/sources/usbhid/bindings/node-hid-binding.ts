@@ -8,7 +8,7 @@ import { access, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { UpsfleetError } from '../../../../shared/errors.js';
 import type { ErrorListener, HidBinding, HidDevice, HidDeviceInfo, InputListener } from './hid-binding.js';
-import { hex4 } from './hid-binding.js';
+import { hex4, hidIoError, MIN_GET_REPORT_LENGTH } from './hid-binding.js';
 
 type NodeHid = typeof import('node-hid');
 type HidAsync = import('node-hid').HIDAsync;
@@ -25,8 +25,8 @@ async function loadNodeHid(): Promise<NodeHid> {
     } catch (err) {
       loaded = undefined;
       throw new UpsfleetError(
-        'HID_IO',
-        `node-hid could not be loaded: ${(err as Error).message}`,
+        'HID_UNAVAILABLE',
+        `node-hid could not be loaded (install it beside upsfleet: npm i node-hid; it needs libudev): ${(err as Error).message}`,
         {},
         { cause: err },
       );
@@ -101,31 +101,53 @@ export class NodeHidBinding implements HidBinding {
       vendorId: '0000',
       productId: '0000',
     };
-    return new NodeHidDevice(handle, info);
+    return new NodeHidDevice(handle as unknown as NodeHidHandle, info);
   }
 }
 
-class NodeHidDevice implements HidDevice {
+/**
+ * What NodeHidDevice uses of node-hid's HIDAsync (an EventEmitter). node-hid starts its read thread on
+ * the next tick after a 'data' listener is added; if the native handle was closed by then, that tick
+ * throws `TypeError: device has been closed` outside any promise (a process crash). Its read errors
+ * arrive as plain strings, not Errors.
+ */
+export interface NodeHidHandle {
+  on(event: 'data', listener: (data: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  removeListener(event: 'data' | 'error', listener: (...args: never[]) => void): unknown;
+  getFeatureReport(reportId: number, length: number): Promise<Buffer>;
+  sendFeatureReport(data: Buffer): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A HidDevice over an open node-hid handle. It cannot crash its process whatever the call order: the
+ * 'error' listener is attached before the 'data' listener (an 'error' event without a listener throws),
+ * and close() removes the 'data' listener before closing the native handle, so node-hid's pending read
+ * start finds no listener and does nothing. After an unplug error the device is closed, as on replay.
+ */
+export class NodeHidDevice implements HidDevice {
   private closed_ = false;
   private readonly inputListeners = new Set<InputListener>();
   private readonly errorListeners = new Set<ErrorListener>();
+  private readonly onData = (data: Buffer) => {
+    if (this.closed_) return;
+    for (const l of [...this.inputListeners]) l(new Uint8Array(data));
+  };
+  private readonly onHandleError = (raw: unknown) => {
+    if (this.closed_) return;
+    const err = hidIoError(this.info.path, 'read failed', raw);
+    const listeners = [...this.errorListeners];
+    void this.close();
+    for (const l of listeners) l(err);
+  };
 
   constructor(
-    private readonly handle: HidAsync,
+    private readonly handle: NodeHidHandle,
     readonly info: HidDeviceInfo,
   ) {
-    handle.on('data', (data: Buffer) => {
-      for (const l of this.inputListeners) l(new Uint8Array(data));
-    });
-    handle.on('error', (err: Error) => {
-      const wrapped = new UpsfleetError(
-        'HID_IO',
-        `${info.path}: ${err.message}`,
-        { path: info.path },
-        { cause: err },
-      );
-      for (const l of this.errorListeners) l(wrapped);
-    });
+    handle.on('error', this.onHandleError);
+    handle.on('data', this.onData);
   }
 
   get closed(): boolean {
@@ -153,15 +175,17 @@ class NodeHidDevice implements HidDevice {
 
   async getFeatureReport(reportId: number, length: number): Promise<Uint8Array> {
     this.guard('getFeatureReport');
+    if (!Number.isInteger(length) || length < MIN_GET_REPORT_LENGTH) {
+      throw new UpsfleetError(
+        'HID_IO',
+        `${this.info.path}: GET_REPORT ${reportId} needs a buffer of at least ${MIN_GET_REPORT_LENGTH} bytes, not ${length}`,
+        { path: this.info.path, reportId, length },
+      );
+    }
     try {
       return new Uint8Array(await this.handle.getFeatureReport(reportId, length));
     } catch (err) {
-      throw new UpsfleetError(
-        'HID_IO',
-        `${this.info.path}: GET_REPORT ${reportId} failed: ${(err as Error).message}`,
-        { reportId },
-        { cause: err },
-      );
+      throw hidIoError(this.info.path, `GET_REPORT ${reportId} failed`, err, { reportId });
     }
   }
 
@@ -170,12 +194,7 @@ class NodeHidDevice implements HidDevice {
     try {
       await this.handle.sendFeatureReport(Buffer.from(report));
     } catch (err) {
-      throw new UpsfleetError(
-        'HID_IO',
-        `${this.info.path}: SET_REPORT ${report[0]} failed: ${(err as Error).message}`,
-        { reportId: report[0] },
-        { cause: err },
-      );
+      throw hidIoError(this.info.path, `SET_REPORT ${report[0]} failed`, err, { reportId: report[0] });
     }
   }
 
@@ -194,10 +213,13 @@ class NodeHidDevice implements HidDevice {
     this.closed_ = true;
     this.inputListeners.clear();
     this.errorListeners.clear();
+    // Before the native close: node-hid's queued read start then sees no 'data' listener. The 'error'
+    // listener stays (a no-op now) so a late error event never goes unhandled.
+    this.handle.removeListener('data', this.onData);
     try {
       await this.handle.close();
     } catch {
-      // Already gone (unplugged): nothing left to release.
+      // Already gone (unplugged) or closed by node-hid: nothing left to release.
     }
   }
 }

@@ -8,6 +8,7 @@ import { UpsfleetError } from '../../../../shared/errors.js';
 import type { Capture } from '../capture-file.js';
 import { bytesToHex, hexToBytes } from '../hid/hex.js';
 import type { ErrorListener, HidBinding, HidDevice, HidDeviceInfo, InputListener } from './hid-binding.js';
+import { hidIoError, MIN_GET_REPORT_LENGTH } from './hid-binding.js';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -72,8 +73,7 @@ export class ReplayBinding implements HidBinding {
   /** The cable is pulled: open devices fail and close, list() is empty, open() rejects. */
   unplug(): void {
     this.plugged = false;
-    for (const d of [...this.open_])
-      d.fail(new UpsfleetError('HID_IO', 'device disconnected', { path: this.info.path }));
+    for (const d of [...this.open_]) d.fail(hidIoError(this.info.path, 'read failed', 'device disconnected'));
   }
 
   replug(): void {
@@ -137,10 +137,22 @@ class ReplayDevice implements HidDevice {
 
   async getFeatureReport(reportId: number, length: number): Promise<Uint8Array> {
     await this.ready('getFeatureReport');
+    const path = this.binding.info.path;
+    // Like hidraw: a buffer shorter than the report-ID byte plus one is refused (EINVAL).
+    if (!Number.isInteger(length) || length < MIN_GET_REPORT_LENGTH)
+      throw hidIoError(
+        path,
+        `GET_REPORT ${reportId} failed`,
+        'Invalid argument (buffer shorter than 2 bytes)',
+        {
+          reportId,
+          length,
+        },
+      );
     const bytes = this.binding.featureBytes(reportId);
-    if (!bytes) throw new UpsfleetError('HID_IO', `feature report ${reportId} not answered`, { reportId });
+    if (!bytes) throw hidIoError(path, `GET_REPORT ${reportId} failed`, 'not answered', { reportId });
     // Like hidraw: at most `length` bytes come back.
-    return bytes.slice(0, Math.max(1, length));
+    return bytes.slice(0, length);
   }
 
   async sendFeatureReport(report: Uint8Array): Promise<void> {
