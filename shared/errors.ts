@@ -60,8 +60,6 @@ export const ErrorCodes = {
   HID_NO_DEVICE: 'no matching HID UPS is attached',
   HID_UNAVAILABLE:
     'node-hid (the native USB HID library the usbhid source needs) cannot be loaded: the master stops (exit 8) instead of running blind',
-  HID_UNAVAILABLE:
-    'node-hid (the native USB HID library the usbhid source needs) cannot be loaded: the master stops (exit 8) instead of running blind',
   HID_PERMISSION: 'the HID device exists but this user may not open it',
   HID_IO: 'reading or writing the HID device failed',
   // shutdown path
