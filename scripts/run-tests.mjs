@@ -16,12 +16,10 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-// the load suite measures how many attempts a fleet needs on this machine's CPU: it starts last, when
-// the only other file still running is the tail of the rest (two files run at once)
-const isLoad = (f) => f.startsWith('test/load/');
-const files = collect('test')
-  .filter((f) => filters.length === 0 || filters.some((x) => f.startsWith(x.replace(/^\.\//, ''))))
-  .sort((a, b) => Number(isLoad(a)) - Number(isLoad(b)));
+// (the runner sorts the files by path itself, whatever order they are given in)
+const files = collect('test').filter(
+  (f) => filters.length === 0 || filters.some((x) => f.startsWith(x.replace(/^\.\//, ''))),
+);
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
