@@ -48,6 +48,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     summary: 'probe [--replay FILE [--json]] [--capture FILE]   list or read HID UPSes',
     load: async () => (await import('./commands/probe.js')).probeCommand,
   },
+  emulate: {
+    summary: 'emulate CAPTURE [--scenario outage]   a capture as a live kernel HID UPS via /dev/uhid (Linux)',
+    load: async () => (await import('./commands/emulate.js')).emulateCommand,
+  },
   'udev-rule': {
     summary: 'udev-rule                 print the udev rule for the attached UPS',
     load: async () => (await import('./commands/udev-rule.js')).udevRuleCommand,
