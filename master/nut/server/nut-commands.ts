@@ -158,10 +158,9 @@ function getTracking(s: NutSession, args: string[]): void {
 
 // ---- LIST ----
 
+/** A whole LIST reply goes out in one write: a line per write costs a segment (and a delayed ACK) each. */
 function list(s: NutSession, query: string, lines: string[]): void {
-  s.send(`BEGIN LIST ${query}`);
-  for (const l of lines) s.send(l);
-  s.send(`END LIST ${query}`);
+  s.send([`BEGIN LIST ${query}`, ...lines, `END LIST ${query}`].join('\n'));
 }
 
 const listCmd: Handler = (s, args) => {

@@ -24,6 +24,16 @@ export interface SessionLimits {
   maxLineLength: number;
 }
 
+/** Lines read ahead of the one being answered; past this the connection is not read until they are answered. */
+export const NUT_MAX_PIPELINED_LINES = 64;
+/** Replies not yet taken by the client: past this, no further command is answered until it reads them. */
+export const NUT_OUTPUT_HIGH_WATER = 64 * 1024;
+/** A client whose unread replies pass this is dropped (one reply can exceed the high-water mark, not this). */
+export const NUT_OUTPUT_LIMIT = 1024 * 1024;
+
+/** A line read ahead: the command, or `null` for a line that was too long (answered ERR TOO-LONG). */
+type PendingLine = string | null;
+
 export class NutSession {
   readonly ip: string;
   readonly port: number;
@@ -42,8 +52,10 @@ export class NutSession {
   private closedByMaster: string | undefined;
   private silentAfterOrderLogged = false;
   private idle: TimerHandle | undefined;
-  private queue: Promise<void> = Promise.resolve();
-  private readonly splitter: LineSplitter;
+  /** Lines read and not answered yet, in order; bounded by pausing the socket (backpressure). */
+  private pending: PendingLine[] = [];
+  private answering = false;
+  private splitter: LineSplitter;
 
   constructor(
     private socket: Socket,
@@ -53,17 +65,11 @@ export class NutSession {
   ) {
     this.ip = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
     this.port = socket.remotePort ?? 0;
-    this.splitter = new LineSplitter(
-      limits.maxLineLength,
-      (line) => this.enqueue(line),
-      () => this.enqueueReply(`ERR ${NutErr.TOO_LONG}`),
-    );
+    this.splitter = this.newSplitter();
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
-    socket.on('data', (chunk: string) => {
-      this.armIdle();
-      this.splitter.push(chunk);
-    });
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('drain', () => this.answer());
     socket.on('error', (err) => this.onSocketError(err, 'NUT client socket error'));
     socket.on('close', () => this.handleClose());
     this.armIdle();
@@ -96,12 +102,21 @@ export class NutSession {
   startTls(secureContext: SecureContext): void {
     const raw = this.socket;
     raw.removeAllListeners('data');
+    raw.removeAllListeners('drain');
+    // plaintext the client sent after STARTTLS (read ahead, or half a line) never runs inside TLS
+    const dropped = this.pending.length;
+    this.pending = [];
+    this.splitter = this.newSplitter();
+    if (dropped > 0)
+      this.ctx.logger.debug(
+        { client: this.address, lines: dropped },
+        'NUT plaintext after STARTTLS discarded',
+      );
+    raw.resume();
     const tls = new TLSSocket(raw, { isServer: true, secureContext });
     tls.setEncoding('utf8');
-    tls.on('data', (chunk: string) => {
-      this.armIdle();
-      this.splitter.push(chunk);
-    });
+    tls.on('data', (chunk: string) => this.onData(chunk));
+    tls.on('drain', () => this.answer());
     tls.on('error', (err) => {
       this.onSocketError(err, 'NUT client TLS error');
       tls.destroy();
@@ -109,8 +124,9 @@ export class NutSession {
     this.socket = tls;
   }
 
-  send(line: string): void {
-    if (!this.closed && !this.socket.destroyed) this.socket.write(`${line}\n`);
+  /** Writes one reply (one line, or a whole LIST joined by `\n`) in a single write. */
+  send(reply: string): void {
+    if (!this.closed && !this.socket.destroyed) this.socket.write(`${reply}\n`);
   }
 
   get open(): boolean {
@@ -205,12 +221,52 @@ export class NutSession {
     this.ctx.logger.debug({ err, client: this.address }, msg);
   }
 
-  private enqueue(line: string): void {
-    this.queue = this.queue.then(() => this.handleLine(line));
+  private newSplitter(): LineSplitter {
+    return new LineSplitter(
+      this.limits.maxLineLength,
+      (line) => this.pending.push(line),
+      () => this.pending.push(null),
+    );
   }
 
-  private enqueueReply(line: string): void {
-    this.queue = this.queue.then(() => this.send(line));
+  private onData(chunk: string): void {
+    this.splitter.push(chunk);
+    // a client reading none of our replies, or pipelining faster than we answer, is not read further
+    if (this.pending.length >= NUT_MAX_PIPELINED_LINES) this.socket.pause();
+    this.answer();
+  }
+
+  private get outputFull(): boolean {
+    return this.socket.writableLength > NUT_OUTPUT_HIGH_WATER;
+  }
+
+  /** Answers the pending lines in order while the client takes its replies; resumes reading when done. */
+  private answer(): void {
+    if (this.answering || this.closed) return;
+    this.answering = true;
+    void this.answerPending().finally(() => {
+      this.answering = false;
+    });
+  }
+
+  private async answerPending(): Promise<void> {
+    while (this.pending.length > 0 && !this.closed) {
+      if (this.socket.writableLength > NUT_OUTPUT_LIMIT) {
+        this.ctx.logger.info(
+          { client: this.address, unread: this.socket.writableLength },
+          'NUT client does not read its replies: dropping it',
+        );
+        this.destroy('replies not read');
+        return;
+      }
+      if (this.outputFull) return; // 'drain' calls answer() again
+      const line = this.pending.shift()!;
+      // idle is the time since the last whole command: bytes trickled without a newline keep nothing alive
+      this.armIdle();
+      if (line === null) this.send(`ERR ${NutErr.TOO_LONG}`);
+      else await this.handleLine(line);
+    }
+    if (!this.closed && this.pending.length === 0 && !this.outputFull) this.socket.resume();
   }
 
   private async handleLine(line: string): Promise<void> {
