@@ -1,5 +1,6 @@
 /**
- * Decoding a capture without a device: feature reports in report-ID order as one poll, then each input
+ * Decoding a capture without a device: GET_REPORT answers in report-ID order as one poll (Feature and Input
+ * items, as live), then each input
  * report in order as it would arrive from the interrupt pipe. Used by `upsfleet probe --replay` and tests.
  */
 import type { UpsVars } from '../../../shared/nut/ups-state.js';
@@ -32,10 +33,7 @@ export function replayCapture(
     .map(Number)
     .sort((a, b) => a - b);
   for (const id of ids)
-    ups.apply(
-      'Feature',
-      hexToBytes(capture.featureReports[String(id)]!, 'HID_CAPTURE', `/featureReports/${id}`),
-    );
+    ups.applyAnswer(hexToBytes(capture.featureReports[String(id)]!, 'HID_CAPTURE', `/featureReports/${id}`));
   for (const [i, hex] of (capture.inputReports ?? []).entries()) {
     ups.beginBatch();
     ups.apply('Input', hexToBytes(hex, 'HID_CAPTURE', `/inputReports/${i}`));

@@ -7,6 +7,7 @@ import { UpsfleetError } from '../../../shared/errors.js';
 import type { UpsVars } from '../../../shared/nut/ups-state.js';
 import { formatNumber } from '../../../shared/nut/ups-state.js';
 import type { WritableVariable } from '../source.js';
+import { getReportIds, getReportLength, inputIdsReadByGetReport } from './hid/get-report-layouts.js';
 import { emptyReport, encodeField, encodeLogicalField, isSigned } from './hid/report-codec.js';
 import type { ReportDescriptor, ReportField, ReportType } from './hid/report-descriptor.js';
 import {
@@ -83,13 +84,36 @@ export class HidUps {
     return [...this.descriptor.reportLengths.Feature.keys()].sort((a, b) => a - b);
   }
 
-  /** Feature report IDs that carry status, charge or runtime: the quick poll set. */
+  /** Every report ID a full poll asks for: Feature IDs and the Input IDs GET_REPORT answers carry. */
+  pollReportIds(): number[] {
+    return getReportIds(this.descriptor);
+  }
+
+  /** Report IDs whose answers carry status, charge or runtime (Feature or Input items): the quick poll set. */
   quickReportIds(): number[] {
+    const inputIds = inputIdsReadByGetReport(this.descriptor);
     const ids = new Set<number>();
     for (const f of this.descriptor.fields) {
-      if (f.type === 'Feature' && QUICK_PATTERNS.some((p) => fieldMatches(f, p))) ids.add(f.reportId);
+      const asked = f.type === 'Feature' || (f.type === 'Input' && inputIds.has(f.reportId));
+      if (asked && QUICK_PATTERNS.some((p) => fieldMatches(f, p))) ids.add(f.reportId);
     }
     return [...ids].sort((a, b) => a - b);
+  }
+
+  /** The buffer length for a GET_REPORT of this ID (at least 2 bytes, as hidraw requires). */
+  getReportLength(reportId: number): number {
+    return getReportLength(this.descriptor, reportId);
+  }
+
+  /**
+   * A GET_REPORT answer: decoded for its Feature items, and for its Input items when its ID's layouts agree.
+   * Returns how many fields it carried. Throws HID_REPORT when it cannot be decoded.
+   */
+  applyAnswer(report: Uint8Array): number {
+    let decoded = this.store.apply('Feature', report);
+    const id = this.descriptor.usesReportIds ? (report[0] ?? 0) : 0;
+    if (inputIdsReadByGetReport(this.descriptor).has(id)) decoded += this.store.apply('Input', report);
+    return decoded;
   }
 
   reportLength(type: ReportType, reportId: number): number | undefined {
@@ -100,8 +124,9 @@ export class HidUps {
     this.store.beginBatch();
   }
 
-  apply(type: ReportType, report: Uint8Array): void {
-    this.store.apply(type, report);
+  /** One report of a known type (an interrupt-IN report is 'Input'). Returns how many fields it carried. */
+  apply(type: ReportType, report: Uint8Array): number {
+    return this.store.apply(type, report);
   }
 
   private fieldsFor(pattern: string): ReportField[] {
@@ -165,10 +190,12 @@ export class HidUps {
       vars['battery.runtime.low'] = formatNumber(this.opts.runtimeLowOverride);
     vars['ups.delay.shutdown'] = formatNumber(this.offDelay);
     vars['ups.delay.start'] = formatNumber(this.onDelay);
-    vars['ups.status'] = this.status(vars);
+    const status = this.status(vars);
+    if (status !== '') vars['ups.status'] = status;
     return vars;
   }
 
+  /** `ups.status` from the flags read so far; empty when none was read (never OL from nothing). */
   private status(vars: UpsVars): string {
     const flags: FlagValues = {};
     for (const name of STATUS_FLAGS) {

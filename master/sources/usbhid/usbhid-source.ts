@@ -1,7 +1,8 @@
 /**
  * The `usbhid` Source: a USB HID Power Device read through a HidBinding. It opens the selected device,
- * parses its descriptor, reads every feature report (slow poll), the status/charge/runtime reports
- * (quick poll) and interrupt-IN reports as they come, and publishes a full NUT snapshot on every change.
+ * parses its descriptor, reads every report ID with GET_REPORT (slow poll; Feature and Input items), the
+ * status/charge/runtime reports (quick poll) and interrupt-IN reports as they come, and publishes a full NUT
+ * snapshot on every change once it has read the line status (OL/OB).
  * When the device disappears it reports comm(false), keeps trying on the clock, and reports comm(true)
  * once it is back, even at another path after re-enumeration.
  */
@@ -45,6 +46,11 @@ export interface UsbhidSourceOptions {
 
 const HID_UPS_USAGE_PAGE = 0x84;
 
+function hasLineStatus(status: string | undefined): boolean {
+  const tokens = status?.split(/\s+/) ?? [];
+  return tokens.includes('OL') || tokens.includes('OB');
+}
+
 export class UsbhidSource implements Source {
   readonly kind = 'usbhid';
   readonly upsName: string;
@@ -65,6 +71,7 @@ export class UsbhidSource implements Source {
   private stopped = false;
   private polling = false;
   private lastFullPoll = 0;
+  private waitLogged = false;
   /** Identity of the device once found, so a re-enumerated device at a new path is found again. */
   private remembered: DeviceSelector | undefined;
 
@@ -147,7 +154,7 @@ export class UsbhidSource implements Source {
       if (!device || device.closed)
         throw new UpsfleetError('SOURCE_LOST', `${this.upsName}: the UPS is not connected`, {});
       const field = ups.targetField(step.target);
-      const length = ups.reportLength('Feature', field.reportId) ?? 1;
+      const length = ups.getReportLength(field.reportId);
       // Re-read the report so the other fields it carries are written back unchanged.
       let base: Uint8Array | undefined;
       try {
@@ -223,7 +230,7 @@ export class UsbhidSource implements Source {
         device.onInput((report) => this.onInput(report)),
         device.onError((err) => this.lost(err)),
       ];
-      await this.poll(ups.featureReportIds());
+      await this.poll(ups.pollReportIds());
       this.lastFullPoll = this.clock.now();
       this.log.info(
         { path: info.path, vendor: ups.profile.id, vendorId: info.vendorId, productId: info.productId },
@@ -263,9 +270,9 @@ export class UsbhidSource implements Source {
     for (const id of ids) {
       if (device.closed) throw new UpsfleetError('HID_IO', 'device closed during poll', {});
       try {
-        const report = await device.getFeatureReport(id, ups.reportLength('Feature', id) ?? 64);
+        const report = await device.getFeatureReport(id, ups.getReportLength(id));
         answered++;
-        ups.apply('Feature', report);
+        ups.applyAnswer(report);
       } catch (err) {
         lastError = err;
         if (isUpsfleetError(err, 'HID_REPORT')) continue;
@@ -291,7 +298,7 @@ export class UsbhidSource implements Source {
     this.polling = true;
     try {
       const full = this.clock.now() - this.lastFullPoll >= this.fullPollMs;
-      await this.poll(full ? ups.featureReportIds() : ups.quickReportIds());
+      await this.poll(full ? ups.pollReportIds() : ups.quickReportIds());
       if (full) this.lastFullPoll = this.clock.now();
       this.publish();
       this.schedulePoll();
@@ -302,10 +309,24 @@ export class UsbhidSource implements Source {
     }
   }
 
+  /**
+   * Publishes the snapshot once the line status (OL or OB) was read; before that the source has no data
+   * (the hub stays waiting and NUT clients see WAIT), whatever else was decoded.
+   */
   private publish(): void {
     const ups = this.ups;
     if (!ups || !this.listener) return;
     const vars = ups.variables();
+    if (!hasLineStatus(vars['ups.status'])) {
+      if (!this.waitLogged) {
+        this.waitLogged = true;
+        this.log.warn(
+          { status: vars['ups.status'] ?? null },
+          'no line status (OL/OB) read from the UPS yet: publishing nothing until it has some',
+        );
+      }
+      return;
+    }
     const key = JSON.stringify(vars);
     if (key === this.lastPublished) return;
     this.lastPublished = key;

@@ -41,10 +41,15 @@ export interface StatusOptions {
   extra?: Iterable<string>;
 }
 
+/**
+ * The status tokens of the flags that were read, and only those: OL/OB come from ACPresent, else from
+ * Discharging; with neither read there is no OL and no OB (a shutdown controller must not claim "on line"
+ * from nothing). Empty when nothing was read.
+ */
 export function deriveStatus(flags: FlagValues, opts: StatusOptions = {}): string {
   const tokens = new Set<string>();
   if (flags.ACPresent !== undefined) tokens.add(flags.ACPresent ? 'OL' : 'OB');
-  else tokens.add(flags.Discharging ? 'OB' : 'OL');
+  else if (flags.Discharging !== undefined) tokens.add(flags.Discharging ? 'OB' : 'OL');
   if (flags.Charging) tokens.add('CHRG');
   if (flags.Discharging) tokens.add('DISCHRG');
   const deviceLow =
