@@ -1,28 +1,30 @@
 /**
- * `npm run bench`: fan-out latency from a state change at the master to every agent having received and
- * validated it, for 100 and 1,000 connected agents; the master's RSS; and the gap between a step's last
- * confirmation and the next step's first order. The master is a real `upsfleet master` process; the agents
- * are light in-process protocol clients over TLS (wss), as deployed. Prints a table and writes bench/results/fanout.json.
+ * Fan-out: a state change at the master until every agent has received and validated it, for N connected
+ * agents living in another process (bench/agent-swarm.ts), over TLS as deployed, with the master's RSS.
+ * Also the master under test (startMaster) and the admin calls the other benchmark sections share.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { keygen } from '../cli/commands/keygen.js';
 import { generateToken, hashToken } from '../shared/auth/token.js';
-import { pinnedRequest } from '../shared/tls/pinned-request.js';
-import { LightAgent } from './light-agent.js';
-import { measureStepGaps } from './step-gaps.js';
+import { SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
+import { nowMs, percentile, rssMiB, sleep } from './measure.js';
 
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const SWARM = fileURLToPath(new URL('./agent-swarm.js', import.meta.url));
 
 export interface MasterUnderTest {
   dir: string;
   process: ChildProcess;
   http: string;
   ws: string;
+  /** host:port of the NUT server when the config has `nut:`. */
+  nut?: string;
   adminToken: string;
   tokens: Map<string, string>;
   fingerprint: string;
@@ -30,9 +32,17 @@ export interface MasterUnderTest {
   stop(): Promise<void>;
 }
 
+export interface MasterExtras {
+  /** Merged into `master:` (limits, ...). */
+  master?: Record<string, unknown>;
+  /** Top-level sections (nut, ...). */
+  sections?: Record<string, unknown>;
+}
+
 export async function startMaster(
   agents: Array<{ id: string; group: string }>,
   sequence: Array<{ groups: string[]; deadline?: string; settle?: string }>,
+  extras: MasterExtras = {},
 ): Promise<MasterUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'upsfleet-bench-'));
   const adminToken = generateToken();
@@ -53,7 +63,8 @@ export async function startMaster(
       pingInterval: '30s',
       mdns: false,
       // every light agent connects from 127.0.0.1
-      limits: { connectionsPerAddress: 5000 },
+      limits: { connectionsPerAddress: Math.max(64, agents.length + 100) },
+      ...extras.master,
     },
     ups: { source: { type: 'simulated', script: 'ups.status: OL\nbattery.charge: 100\n' } },
     policy: { debounce: 0 },
@@ -62,6 +73,7 @@ export async function startMaster(
     admins: [{ name: 'bench', tokenHash: hashToken(adminToken) }],
     shutdown: { dryRun: true },
     log: { level: 'warn' },
+    ...extras.sections,
   };
   writeFileSync(join(dir, 'master.yaml'), JSON.stringify(config));
   const child = spawn(process.execPath, [CLI, 'master', '-c', join(dir, 'master.yaml')], {
@@ -74,10 +86,10 @@ export async function startMaster(
   const stateFile = join(dir, 'state', 'master.json');
   for (let i = 0; !existsSync(stateFile); i++) {
     if (i > 400 || child.exitCode !== null) throw new Error('master did not start');
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
-  await new Promise((r) => setTimeout(r, 50));
-  const info = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string };
+  await sleep(50);
+  const info = JSON.parse(readFileSync(stateFile, 'utf8')) as { url: string; http: string; nut?: string };
   return {
     dir,
     process: child,
@@ -85,6 +97,7 @@ export async function startMaster(
     certPem: readFileSync(join(dir, 'state', 'tls', 'master.crt'), 'utf8'),
     http: info.http,
     ws: info.url,
+    ...(info.nut ? { nut: info.nut } : {}),
     adminToken,
     tokens,
     stop: async () => {
@@ -98,136 +111,142 @@ export async function startMaster(
   };
 }
 
-export async function admin(m: MasterUnderTest, path: string, body: unknown): Promise<void> {
-  const res = await pinnedRequest(`${m.http}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${m.adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    fingerprints: [m.fingerprint],
-  });
-  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${res.text}`);
-}
+const keepAlive = new WeakMap<MasterUnderTest, HttpsAgent>();
 
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-async function connectAll(
-  m: MasterUnderTest,
-  agents: Array<{ id: string; group: string }>,
-  onState: (id: string, charge: string, at: number) => void,
-) {
-  const clients: LightAgent[] = [];
-  for (let i = 0; i < agents.length; i += 100) {
-    const batch = agents.slice(i, i + 100).map(
-      (a) =>
-        new LightAgent({
-          url: m.ws,
-          ca: m.certPem,
-          id: a.id,
-          group: a.group,
-          token: m.tokens.get(a.id)!,
-          onMessage: (msg, at) => {
-            if (msg.type === 'state') onState(a.id, msg.vars['battery.charge'] ?? '', at);
-          },
-        }),
-    );
-    await Promise.all(batch.map((c) => c.connect()));
-    clients.push(...batch);
+/**
+ * An admin POST over one kept-alive TLS connection (trusting the master's own certificate), so that a
+ * timed call costs a request, not a handshake.
+ */
+export function admin(m: MasterUnderTest, path: string, body: unknown): Promise<void> {
+  let agent = keepAlive.get(m);
+  if (!agent) {
+    agent = new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: m.certPem });
+    keepAlive.set(m, agent);
   }
-  return clients;
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `${m.http}${path}`,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `Bearer ${m.adminToken}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d;
+        });
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`${path}: ${res.statusCode} ${text}`)),
+        );
+      },
+    );
+    req.once('error', reject);
+    req.end(payload);
+  });
 }
 
-async function fanout(n: number) {
+export function closeAdmin(m: MasterUnderTest): void {
+  keepAlive.get(m)?.destroy();
+}
+
+/** The agents' process: JSON lines in both directions (bench/agent-swarm.ts). */
+class Swarm {
+  private readonly lines: AsyncIterator<string>;
+  constructor(readonly child: ChildProcess) {
+    this.lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  }
+  async next<T>(): Promise<T> {
+    const r = await this.lines.next();
+    if (r.done) throw new Error('the agents process ended');
+    return JSON.parse(r.value) as T;
+  }
+  send(cmd: object): void {
+    this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+  }
+}
+
+export interface FanoutResult {
+  agents: number;
+  rounds: number;
+  capabilities: string[];
+  /** From the change at the master (admin call sent) to each agent's arrival. */
+  perAgentMs: { p50: number; p99: number; max: number };
+  /** The same to the last agent of each round. */
+  allReceivedMs: { p50: number; p99: number; max: number };
+  masterRssMiB: { connected: number; afterRounds: number; peak: number };
+  invalid: number;
+}
+
+export async function fanout(
+  n: number,
+  rounds: number,
+  capabilities: string[] = [SEQ_CAPABILITY],
+): Promise<FanoutResult> {
   const agents = Array.from({ length: n }, (_, i) => ({ id: `agent-${i}`, group: `g${i % 5}` }));
   const m = await startMaster(agents, [{ groups: ['g0', 'g1', 'g2', 'g3', 'g4'] }]);
-  let expected = '';
-  let received = 0;
-  let t0 = 0;
-  let done: (() => void) | null = null;
-  const latencies: number[] = [];
-  const roundMax: number[] = [];
-  let roundWorst = 0;
-  const clients = await connectAll(m, agents, (_id, charge, at) => {
-    if (charge !== expected) return;
-    const l = at - t0;
-    latencies.push(l);
-    roundWorst = Math.max(roundWorst, l);
-    if (++received === n) done?.();
-  });
-  const rssConnected = rssMiB(m.process.pid!);
-  for (let r = 0; r < ROUNDS; r++) {
-    expected = String(99 - (r % 50));
-    received = 0;
-    roundWorst = 0;
-    const all = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    t0 = performance.timeOrigin + performance.now();
-    await admin(m, '/api/simulate', { name: 'battery.charge', value: expected });
-    await all;
-    roundMax.push(roundWorst);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  const rssAfter = rssMiB(m.process.pid!);
-  for (const c of clients) c.close();
-  await m.stop();
-  latencies.sort((a, b) => a - b);
-  roundMax.sort((a, b) => a - b);
-  return {
-    agents: n,
-    rounds: ROUNDS,
-    perAgentMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! },
-    allReceivedMs: { p50: percentile(roundMax, 50), p99: percentile(roundMax, 99), max: roundMax.at(-1)! },
-    masterRssMiB: { connected: rssConnected, afterRounds: rssAfter },
-  };
-}
-
-async function main() {
-  const results = [];
-  for (const n of [100, 1000]) results.push(await fanout(n));
-  const gaps = await measureStepGaps();
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model ?? '?',
-    memGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-  };
-  const f = (x: number) => x.toFixed(2).padStart(8);
-  console.log(
-    `\nupsfleet fan-out benchmark (${machine.cpus} x ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node})`,
-  );
-  console.log('state change at the master -> received and validated by agents (ms); master RSS (MiB)\n');
-  console.log(
-    'agents  per-agent p50     p99     max | all-received p50     p99     max | RSS connected  after',
-  );
-  for (const r of results) {
-    console.log(
-      `${String(r.agents).padStart(6)}  ${f(r.perAgentMs.p50)}${f(r.perAgentMs.p99)}${f(r.perAgentMs.max)} |      ${f(r.allReceivedMs.p50)}${f(r.allReceivedMs.p99)}${f(r.allReceivedMs.max)} |   ${f(r.masterRssMiB.connected)} ${f(r.masterRssMiB.afterRounds)}`,
-    );
-  }
-  console.log(
-    `\nstep gap (last confirmation of step n -> first order of step n+1, settle 0): p50 ${gaps.p50.toFixed(2)} ms, max ${gaps.max.toFixed(2)} ms over ${gaps.samples} gaps`,
-  );
-  const out = join(fileURLToPath(new URL('../../bench/results/', import.meta.url)));
-  mkdirSync(out, { recursive: true });
+  const setupFile = join(m.dir, 'swarm.json');
   writeFileSync(
-    join(out, 'fanout.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, fanout: results, stepGapMs: gaps }, null, 2)}\n`,
+    setupFile,
+    JSON.stringify({
+      url: m.ws,
+      ca: m.certPem,
+      capabilities,
+      agents: agents.map((a) => ({ ...a, token: m.tokens.get(a.id)! })),
+    }),
   );
-  console.log(`\nwritten: ${join(out, 'fanout.json')}`);
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  const child = spawn(process.execPath, [SWARM, setupFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const swarm = new Swarm(child);
+  try {
+    await swarm.next<{ ready: number }>();
+    await sleep(500);
+    const rssConnected = rssMiB(m.process.pid!);
+    let peak = rssConnected;
+    const latencies: number[] = [];
+    const roundMax: number[] = [];
+    let invalid = 0;
+    for (let r = 0; r < rounds; r++) {
+      const expected = String(99 - (r % 50));
+      swarm.send({ expect: expected });
+      await swarm.next<{ expecting: string }>();
+      const t0 = nowMs();
+      await admin(m, '/api/simulate', { name: 'battery.charge', value: expected });
+      const got = await swarm.next<{ charge: string; at: number[]; invalid: number }>();
+      invalid = got.invalid;
+      let worst = 0;
+      for (const at of got.at) {
+        latencies.push(at - t0);
+        worst = Math.max(worst, at - t0);
+      }
+      roundMax.push(worst);
+      peak = Math.max(peak, rssMiB(m.process.pid!));
+      await sleep(n >= 5000 ? 200 : 30);
+    }
+    const rssAfter = rssMiB(m.process.pid!);
+    latencies.sort((a, b) => a - b);
+    roundMax.sort((a, b) => a - b);
+    return {
+      agents: n,
+      rounds,
+      capabilities,
+      perAgentMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! },
+      allReceivedMs: { p50: percentile(roundMax, 50), p99: percentile(roundMax, 99), max: roundMax.at(-1)! },
+      masterRssMiB: { connected: rssConnected, afterRounds: rssAfter, peak },
+      invalid,
+    };
+  } finally {
+    swarm.send({ quit: true });
+    await Promise.race([new Promise((r) => child.once('exit', r)), sleep(5000)]);
+    child.kill('SIGKILL');
+    process.off('exit', killOnExit);
+    closeAdmin(m);
+    await m.stop();
+  }
 }

@@ -1,10 +1,14 @@
 /**
  * A light in-process agent for benchmarks: a real WebSocket client speaking the real protocol (hello,
  * validation of every message, pong, and ack + going-down in dry-run for orders), without hooks or processes.
+ * With the `seq` capability it numbers its messages and checks the master's, as a deployed agent does.
+ * The arrival time is taken when the frame is read; decoding and validation run right after the event
+ * loop's read phase, so that one agent's validation does not delay the next agent's arrival time.
  */
 import { WebSocket } from 'ws';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import type { AgentMsg, MasterMsg } from '../shared/protocol/messages.js';
+import { SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
 
 export interface LightAgentOptions {
   url: string;
@@ -13,11 +17,26 @@ export interface LightAgentOptions {
   id: string;
   group: string;
   token: string;
+  /** Announced in hello (default none: an agent of the oldest kind). */
+  capabilities?: string[];
   onMessage?: (msg: MasterMsg, receivedAt: number) => void;
+  /** A message that failed validation or the session's numbering (the agent closes). */
+  onInvalid?: (reason: string) => void;
+}
+
+const pending: Array<() => void> = [];
+function later(work: () => void): void {
+  if (pending.push(work) === 1)
+    setImmediate(() => {
+      for (const w of pending.splice(0)) w();
+    });
 }
 
 export class LightAgent {
   private ws: WebSocket | null = null;
+  private sid: string | null = null;
+  private ourSeq = 0;
+  private theirSeq = 0;
 
   constructor(private readonly opts: LightAgentOptions) {}
 
@@ -29,16 +48,7 @@ export class LightAgent {
       ws.once('error', reject);
       ws.on('message', (data) => {
         const receivedAt = performance.timeOrigin + performance.now();
-        const decoded = decodeMasterMessage(data.toString());
-        if (!decoded.ok) throw new Error(`invalid message from master: ${decoded.reason}`);
-        const msg = decoded.msg;
-        if (msg.type === 'welcome') resolve();
-        if (msg.type === 'ping') this.send({ type: 'pong' });
-        if (msg.type === 'order') {
-          this.send({ type: 'ack', orderId: msg.orderId });
-          this.send({ type: 'going-down', orderId: msg.orderId, dryRun: true, hookFailures: 0 });
-        }
-        this.opts.onMessage?.(msg, receivedAt);
+        later(() => this.onFrame(String(data), receivedAt, resolve));
       });
       ws.once('open', () =>
         this.send({
@@ -46,7 +56,7 @@ export class LightAgent {
           agentId: this.opts.id,
           group: this.opts.group,
           version: 'bench',
-          capabilities: [],
+          capabilities: this.opts.capabilities ?? [],
           token: this.opts.token,
           dryRun: true,
         }),
@@ -54,8 +64,42 @@ export class LightAgent {
     });
   }
 
+  private onFrame(text: string, receivedAt: number, welcomed: () => void): void {
+    const decoded = decodeMasterMessage(text);
+    if (!decoded.ok) {
+      this.invalid(`invalid message from master: ${decoded.reason}`);
+      return;
+    }
+    const msg = decoded.msg;
+    if (msg.type === 'welcome' && msg.sid !== undefined) this.sid = msg.sid;
+    if (this.sid !== null) {
+      if (msg.seq === undefined || msg.seq !== this.theirSeq + 1) {
+        this.invalid(`seq ${msg.seq} after ${this.theirSeq}`);
+        return;
+      }
+      this.theirSeq = msg.seq;
+    }
+    if (msg.type === 'welcome') welcomed();
+    if (msg.type === 'ping') this.send({ type: 'pong' });
+    if (msg.type === 'order') {
+      this.send({ type: 'ack', orderId: msg.orderId });
+      this.send({ type: 'going-down', orderId: msg.orderId, dryRun: true, hookFailures: 0 });
+    }
+    this.opts.onMessage?.(msg, receivedAt);
+  }
+
+  private invalid(reason: string): void {
+    this.opts.onInvalid?.(reason);
+    if (!this.opts.onInvalid) throw new Error(reason);
+  }
+
   private send(body: Record<string, unknown>): void {
-    this.ws?.send(encode(envelop(body as never) as AgentMsg));
+    const msg = envelop(body as never) as AgentMsg & { sid?: string; seq?: number };
+    if (this.sid !== null && (this.opts.capabilities ?? []).includes(SEQ_CAPABILITY)) {
+      msg.sid = this.sid;
+      msg.seq = ++this.ourSeq;
+    }
+    this.ws?.send(encode(msg));
   }
 
   close(): void {

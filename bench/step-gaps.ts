@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { admin, startMaster } from './fanout.js';
+import { admin, closeAdmin, startMaster } from './fanout.js';
 import { LightAgent } from './light-agent.js';
 
 const RUNS = 3;
@@ -53,6 +53,7 @@ export async function measureStepGaps(): Promise<{ p50: number; max: number; sam
       if (Number.isFinite(lastDown) && Number.isFinite(firstOrder)) gaps.push(firstOrder - lastDown);
     }
     for (const c of clients) c.close();
+    closeAdmin(m);
     await m.stop();
   }
   gaps.sort((a, b) => a - b);

@@ -1,0 +1,76 @@
+/**
+ * The agents of the fan-out benchmark, in a process of their own (so the master's figures are not the
+ * agents' work): many light agents (bench/light-agent.ts: real TLS, real hello, every message validated)
+ * connected to one master. Input: a JSON file named by the first argument ({ url, ca, capabilities,
+ * agents: [{ id, group, token }] }). Protocol on stdio, one JSON object per line:
+ *   out {"ready": n}                                   every agent welcomed
+ *   in  {"expect": "97"}                               the next battery.charge to wait for
+ *   out {"expecting": "97"}                            (sent before the parent changes anything)
+ *   out {"charge": "97", "at": [ms, ...], "invalid": 0} when every agent received it: each arrival time
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { LightAgent } from './light-agent.js';
+
+interface Setup {
+  url: string;
+  ca: string;
+  capabilities: string[];
+  agents: Array<{ id: string; group: string; token: string }>;
+}
+
+const setup = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Setup;
+let expected: string | null = null;
+let arrivals: number[] = [];
+let invalid = 0;
+
+function report(line: object): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+const agents = setup.agents.map(
+  (a) =>
+    new LightAgent({
+      url: setup.url,
+      ca: setup.ca,
+      id: a.id,
+      group: a.group,
+      token: a.token,
+      capabilities: setup.capabilities,
+      onInvalid: () => invalid++,
+      onMessage: (msg, at) => {
+        if (msg.type !== 'state' || expected === null) return;
+        if (msg.vars['battery.charge'] !== expected) return;
+        arrivals.push(at);
+        if (arrivals.length === agents.length) {
+          report({ charge: expected, at: arrivals, invalid });
+          expected = null;
+          arrivals = [];
+        }
+      },
+    }),
+);
+
+async function main(): Promise<void> {
+  // in batches: the master takes handshakes in order, and a burst of 10,000 at once only queues
+  for (let i = 0; i < agents.length; i += 250) {
+    await Promise.all(agents.slice(i, i + 250).map((a) => a.connect()));
+  }
+  report({ ready: agents.length });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const cmd = JSON.parse(line) as { expect?: string; quit?: boolean };
+    if (cmd.quit) break;
+    if (cmd.expect !== undefined) {
+      expected = cmd.expect;
+      arrivals = [];
+      report({ expecting: cmd.expect });
+    }
+  }
+  for (const a of agents) a.close();
+  setTimeout(() => process.exit(0), 200).unref();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,205 @@
+/**
+ * `npm run bench`: upsfleet's fast paths measured beside NUT's on this machine, printed as one table with
+ * ratios and the targets of issue 14, and written to bench/results/bench.json.
+ *   --sizes 100,1000,10000   fan-out sizes (agents, in a process of their own)
+ *   --sections flip,listvar,fanout,probes,steps   which parts to run (default all)
+ *   --rounds N               fan-out rounds per size (default 40; 10 at 10,000 and above)
+ *   --nut-rounds N           flips per notify measurement (default 5)
+ *   --seconds N              LIST VAR load per server and connection count (default 5)
+ *   --quick                  a short run while developing (100 agents, few rounds)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { exhaustionProbes, type ProbeResult } from './exhaustion.js';
+import { type FanoutResult, fanout } from './fanout.js';
+import { type FlipResult, nutFlip, upsfleetFlip } from './flip-notify.js';
+import { type ListVarResult, listVar } from './listvar.js';
+import { machine } from './measure.js';
+import { measureStepGaps } from './step-gaps.js';
+
+const SECTIONS = ['flip', 'listvar', 'fanout', 'probes', 'steps'] as const;
+
+interface Row {
+  measure: string;
+  nut: string;
+  upsfleet: string;
+  ratio: string;
+  target: string;
+  met: string;
+}
+
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string' },
+      sections: { type: 'string' },
+      rounds: { type: 'string' },
+      'nut-rounds': { type: 'string' },
+      seconds: { type: 'string' },
+      quick: { type: 'boolean' },
+    },
+  });
+  const quick = values.quick === true;
+  const sizes = (values.sizes ?? (quick ? '100' : '100,1000,10000')).split(',').map(Number);
+  const sections = new Set(values.sections ? values.sections.split(',') : SECTIONS);
+  const nutRounds = Number(values['nut-rounds'] ?? (quick ? 2 : 5));
+  const seconds = Number(values.seconds ?? (quick ? 2 : 5));
+  const roundsFor = (n: number) => Number(values.rounds ?? (quick ? 5 : n >= 10_000 ? 10 : 40));
+  const env = machine();
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const json: Record<string, unknown> = { date: new Date().toISOString(), machine: env };
+
+  if (sections.has('flip')) {
+    process.stderr.write('flip -> notify ...\n');
+    const ours = await upsfleetFlip(nutRounds * 2);
+    const nutDefault = await nutFlip(undefined, nutRounds);
+    const nutFast = await nutFlip(1, nutRounds);
+    json.flip = { upsfleet: ours, nutDefault, nutPollFreq1: nutFast };
+    for (const nut of [nutDefault, nutFast]) {
+      if (typeof nut === 'string') {
+        notes.push(nut);
+        continue;
+      }
+      rows.push({
+        measure: `flip -> notify median ms (${nut.label.replace('NUT upsmon, ', '')})`,
+        nut: f1(nut.p50),
+        upsfleet: f1(ours.p50),
+        ratio: `${f0(nut.p50 / ours.p50)}x faster`,
+        target: nut === nutDefault ? '<= 12 ms, >= 250x' : '',
+        met: nut === nutDefault ? yes(ours.p50 <= 12 && nut.p50 / ours.p50 >= 250) : '',
+      });
+    }
+    const upsmonRss = [nutDefault, nutFast].find(
+      (x): x is FlipResult => typeof x !== 'string',
+    )?.watcherRssMiB;
+    rows.push({
+      measure: 'idle host watcher RSS MiB (upsmon / agent)',
+      nut: f1(upsmonRss ?? Number.NaN),
+      upsfleet: f1(ours.agentIdleRssMiB),
+      ratio: upsmonRss ? `${f1(ours.agentIdleRssMiB / upsmonRss)}x larger` : '',
+      target: '<= 40 MiB',
+      met: yes(ours.agentIdleRssMiB <= 40),
+    });
+  }
+
+  if (sections.has('listvar')) {
+    process.stderr.write('LIST VAR ...\n');
+    const lv = await listVar(seconds);
+    json.listVar = lv;
+    if (typeof lv === 'string') notes.push(lv);
+    else
+      for (const n of [1, 50]) {
+        const d = lv.find((r: ListVarResult) => r.server === 'upsd' && r.connections === n)!;
+        const u = lv.find((r: ListVarResult) => r.server === 'upsfleet' && r.connections === n)!;
+        rows.push({
+          measure: `LIST VAR/s, ${n} connection${n > 1 ? 's' : ''} (${u.linesPerReply} lines)`,
+          nut: f0(d.perSecond),
+          upsfleet: f0(u.perSecond),
+          ratio: `${(u.perSecond / d.perSecond).toFixed(2)}x upsd`,
+          target: '>= upsd',
+          met: yes(u.perSecond >= d.perSecond),
+        });
+      }
+  }
+
+  if (sections.has('fanout')) {
+    const results: FanoutResult[] = [];
+    for (const n of sizes) {
+      process.stderr.write(`fan-out to ${n} agents ...\n`);
+      const r = await fanout(n, roundsFor(n));
+      results.push(r);
+      const target = n <= 1000 ? 20 : n <= 10_000 ? 200 : Number.NaN;
+      rows.push({
+        measure: `fan-out ${f0(n)} agents: p99 per agent / last agent ms`,
+        nut: '',
+        upsfleet: `${f1(r.perAgentMs.p99)} / ${f1(r.allReceivedMs.p99)}`,
+        ratio: '',
+        target: Number.isFinite(target) ? `p99 <= ${target} ms` : '',
+        met: Number.isFinite(target) ? yes(r.perAgentMs.p99 <= target) : '',
+      });
+      rows.push({
+        measure: `  master RSS MiB with ${f0(n)} agents (peak)`,
+        nut: '',
+        upsfleet: f1(r.masterRssMiB.peak),
+        ratio: '',
+        target: n >= 10_000 ? '<= 300 MiB' : '',
+        met: n >= 10_000 ? yes(r.masterRssMiB.peak <= 300) : '',
+      });
+      if (r.invalid > 0) notes.push(`fan-out ${n}: ${r.invalid} messages failed the agents' checks`);
+    }
+    json.fanout = results;
+  }
+
+  if (sections.has('probes')) {
+    process.stderr.write('memory-exhaustion probes ...\n');
+    const probes = await exhaustionProbes();
+    json.probes = probes;
+    for (const p of probes as ProbeResult[])
+      rows.push({
+        measure: `${p.port} port, unauthenticated: master RSS growth MiB`,
+        nut: '',
+        upsfleet: `${f1(p.growthMiB)} (left ${f1(p.leftMiB)})`,
+        ratio: '',
+        target: '<= 10 MiB',
+        met: yes(p.growthMiB <= 10),
+      });
+  }
+
+  if (sections.has('steps')) {
+    process.stderr.write('step gaps ...\n');
+    const gaps = await measureStepGaps();
+    json.stepGapMs = gaps;
+    rows.push({
+      measure: 'step gap (last down -> next order) p50 / max ms',
+      nut: '',
+      upsfleet: `${gaps.p50.toFixed(2)} / ${gaps.max.toFixed(2)}`,
+      ratio: '',
+      target: '',
+      met: '',
+    });
+  }
+
+  env.load.push(Number(loadavg()[0]?.toFixed(2)));
+  print(rows, env, notes);
+  const out = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
+  console.log(`\nwritten: ${join(out, 'bench.json')}`);
+}
+
+function print(rows: Row[], env: ReturnType<typeof machine>, notes: string[]): void {
+  const head: Row = {
+    measure: 'measure',
+    nut: 'NUT',
+    upsfleet: 'upsfleet',
+    ratio: 'ratio',
+    target: 'target',
+    met: 'met',
+  };
+  const keys = Object.keys(head) as Array<keyof Row>;
+  const width = Object.fromEntries(
+    keys.map((k) => [k, Math.max(...[head, ...rows].map((r) => r[k].length))]),
+  );
+  const line = (r: Row) =>
+    keys.map((k, i) => (i === 0 ? r[k].padEnd(width[k]!) : r[k].padStart(width[k]!))).join('  ');
+  console.log(
+    `\nupsfleet vs NUT on ${env.cpus} x ${env.cpu}, ${env.memGiB} GiB, Node ${env.node}, load ${env.load.join(' -> ')}\n`,
+  );
+  console.log(line(head));
+  console.log(keys.map((k) => '-'.repeat(width[k]!)).join('  '));
+  for (const r of rows) console.log(line(r));
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
