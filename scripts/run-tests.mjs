@@ -16,7 +16,8 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-// (the runner sorts the files by path itself, whatever order they are given in)
+// (the runner sorts the files by path itself, whatever order they are given in). The timeout is per file:
+// the load, playbook and guest suites take minutes, several more on a slow or busy CI machine.
 const files = collect('test').filter(
   (f) => filters.length === 0 || filters.some((x) => f.startsWith(x.replace(/^\.\//, ''))),
 );
@@ -26,7 +27,7 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=240000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -71,7 +71,9 @@ open(sys.argv[2],'wb').write(s.recv(4096))`,
       out,
     ]);
     const exited = new Promise((r) => py.once('exit', r));
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+    // python's start-up on a busy machine can take seconds: wait for its socket, not a fixed time
+    for (let i = 0; i < 500 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(existsSync(sock), 'the python receiver did not bind its socket within 10 s');
     const sd = new SdNotify({ env: { ...process.env, NOTIFY_SOCKET: sock } });
     assert.equal(await sd.send(['READY=1', 'STATUS=test']), true);
     await exited;
