@@ -28,6 +28,8 @@ export const NutServerConfig = Type.Object(
     /** Seconds of silence after which a client is dropped (upsd: 60). */
     idleTimeout: Type.Optional(Type.Union([Type.Number({ minimum: 1 }), Type.String()])),
     maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Connections one client address may hold at once (default: a quarter of maxConnections, at most 32). */
+    maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1 })),
     /**
      * Hide `LB` from clients whose user has a `group` until that group's step comes (default true).
      * A upsmon secondary seeing `OB LB` for longer than its HOSTSYNC shuts down on its own; holding LB

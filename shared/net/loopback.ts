@@ -8,3 +8,8 @@ export function isLoopbackHost(host: string): boolean {
   if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1';
   return false;
 }
+
+/** A peer address as one key: IPv4-mapped IPv6 addresses count as their IPv4 address. */
+export function normalizeIp(ip: string | undefined): string {
+  return (ip ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+}

@@ -20,12 +20,49 @@ function err(s: NutSession, code: NutErrCode): void {
   s.send(`ERR ${code}`);
 }
 
-/** USERNAME-REQUIRED, PASSWORD-REQUIRED or ACCESS-DENIED, else the authenticated user. */
+/**
+ * USERNAME-REQUIRED, PASSWORD-REQUIRED or ACCESS-DENIED, else the authenticated user. A wrong user or
+ * password, or a user and address in backoff, also closes the connection after the reply: one try per
+ * connection, and the next try waits for the backoff of that address and user.
+ */
 function authorize(s: NutSession, action: NutAction, cmd?: string): NutUserT | NutErrCode {
   if (s.username === undefined) return NutErr.USERNAME_REQUIRED;
   if (s.password === undefined) return NutErr.PASSWORD_REQUIRED;
+  const { loginBackoff, refusals } = s.ctx;
+  const wait = loginBackoff.waitMs(s.ip, s.username);
+  if (wait > 0) {
+    refusals.refused(
+      'login-backoff',
+      'NUT authentication refused: too many failures for this user from this address',
+      {
+        client: s.address,
+        user: s.username,
+        retryAfterMs: wait,
+      },
+    );
+    s.endAfterReply('authentication backoff');
+    return NutErr.ACCESS_DENIED;
+  }
   const user = s.ctx.users.authenticate(s.username, s.password);
-  if (!user || !NutUsers.allows(user, action, cmd)) return NutErr.ACCESS_DENIED;
+  if (!user) {
+    const backoffMs = loginBackoff.failed(s.ip, s.username);
+    refusals.refused('login-failed', 'NUT authentication failed: wrong user or password, connection closed', {
+      client: s.address,
+      user: s.username,
+      backoffMs,
+    });
+    s.endAfterReply('failed authentication');
+    return NutErr.ACCESS_DENIED;
+  }
+  loginBackoff.succeeded(s.ip, s.username);
+  if (!NutUsers.allows(user, action, cmd)) {
+    refusals.refused('not-allowed', 'NUT command refused: the user may not do it', {
+      client: s.address,
+      user: user.name,
+      action,
+    });
+    return NutErr.ACCESS_DENIED;
+  }
   return user;
 }
 
@@ -63,10 +100,7 @@ const login: Handler = (s, args) => {
   const ups = args[0]!;
   if (!s.ctx.isOurUps(ups)) return err(s, NutErr.UNKNOWN_UPS);
   const user = authorize(s, 'LOGIN');
-  if (typeof user === 'string') {
-    s.ctx.logger.warn({ client: s.address, user: s.username }, 'NUT LOGIN refused');
-    return err(s, user);
-  }
+  if (typeof user === 'string') return err(s, user);
   s.login(ups, user);
   s.send('OK');
 };

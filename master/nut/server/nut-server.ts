@@ -12,15 +12,22 @@ import type { NutServerConfigT, NutUserT } from '../../../shared/config/nut-serv
 import { parseDuration } from '../../../shared/duration.js';
 import { UpsfleetError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
+import { normalizeIp } from '../../../shared/net/loopback.js';
 import type { FleetRegistry } from '../../fleet/registry.js';
 import type { Source } from '../../sources/source.js';
 import type { StateHub } from '../../state/state-hub.js';
+import { LoginBackoff } from './login-backoff.js';
 import { NutSession } from './nut-session.js';
 import { declaredNutMembers, NutUsers } from './nut-users.js';
+import { RefusalLog } from './refusal-log.js';
 import type { LoggedInClient, NutServerContext, TrackingState } from './server-context.js';
 
 export const DEFAULT_NUT_IDLE_MS = 60_000;
 export const DEFAULT_NUT_MAX_CONNECTIONS = 1024;
+/** Default connections one address may hold: never all the slots (a quarter of them at most). */
+export function defaultPerAddress(maxConnections: number): number {
+  return Math.min(32, Math.max(1, Math.floor(maxConnections / 4)));
+}
 /** Longest command line accepted; a longer one is answered `ERR TOO-LONG` and discarded. */
 export const NUT_MAX_LINE_LENGTH = 1024;
 const MAX_TRACKED = 1000;
@@ -47,6 +54,10 @@ export class NutServer {
   private readonly sessions = new Set<NutSession>();
   private readonly ctx: NutServerContext;
   private readonly idleMs: number;
+  private readonly maxPerAddress: number;
+  /** Open connections by client address. */
+  private readonly perAddress = new Map<string, number>();
+  private readonly refusals: RefusalLog;
   private readonly aliases: Set<string>;
   private fsd = false;
   private readonly ordered = new Set<string>();
@@ -60,6 +71,9 @@ export class NutServer {
         : parseDuration(config.idleTimeout, 'nut.idleTimeout');
     this.aliases = new Set(config.upsAliases ?? []);
     const log = opts.logger;
+    const maxConnections = config.maxConnections ?? DEFAULT_NUT_MAX_CONNECTIONS;
+    this.maxPerAddress = config.maxConnectionsPerAddress ?? defaultPerAddress(maxConnections);
+    this.refusals = new RefusalLog(log, opts.clock);
     this.ctx = {
       hub: opts.hub,
       registry: opts.registry,
@@ -67,6 +81,8 @@ export class NutServer {
       clock: opts.clock,
       logger: log,
       users: new NutUsers(config.users ?? []),
+      loginBackoff: new LoginBackoff(opts.clock),
+      refusals: this.refusals,
       description: opts.description ?? 'upsfleet UPS',
       version: opts.version ?? '0.1.0',
       hideLowBattery: config.hideLowBattery ?? true,
@@ -103,7 +119,14 @@ export class NutServer {
     };
     this.declareUsers([], config.users ?? []);
     this.server = createServer((socket) => this.accept(socket));
-    this.server.maxConnections = config.maxConnections ?? DEFAULT_NUT_MAX_CONNECTIONS;
+    this.server.maxConnections = maxConnections;
+    // Node closes connections past maxConnections itself: counted, not a line each
+    this.server.on('drop', (data) =>
+      this.refusals.refused('connections', 'NUT connection refused: maxConnections reached', {
+        address: data?.remoteAddress,
+        limit: maxConnections,
+      }),
+    );
   }
 
   async start(): Promise<{ host: string; port: number }> {
@@ -125,7 +148,10 @@ export class NutServer {
         resolve();
       });
     });
-    this.server.on('error', (err) => this.opts.logger.error({ err }, 'NUT server error'));
+    // accept errors (EMFILE at the fd limit) repeat for every waiting connection: counted, not logged each
+    this.server.on('error', (err: NodeJS.ErrnoException) =>
+      this.refusals.refused(`server-error-${err.code ?? 'unknown'}`, 'NUT server error', { err }),
+    );
     const addr = this.server.address();
     const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
     this.opts.logger.info({ ...bound, ups: this.opts.hub.upsName }, 'NUT server listening');
@@ -156,6 +182,11 @@ export class NutServer {
     this.declareUsers(before, users);
   }
 
+  /** Refused connections and logins so far, by kind. */
+  refusalCounts(): Record<string, number> {
+    return this.refusals.totals();
+  }
+
   /** Open connections (logged in or not). */
   get connectionCount(): number {
     return this.sessions.size;
@@ -180,11 +211,28 @@ export class NutServer {
   }
 
   private accept(socket: Socket): void {
+    const ip = normalizeIp(socket.remoteAddress);
+    const open = this.perAddress.get(ip) ?? 0;
+    if (open >= this.maxPerAddress) {
+      this.refusals.refused('connections-per-address', 'NUT connection refused: too many from this address', {
+        address: ip,
+        limit: this.maxPerAddress,
+      });
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(ip, open + 1);
     const session = new NutSession(
       socket,
       this.ctx,
       { idleMs: this.idleMs, maxLineLength: NUT_MAX_LINE_LENGTH },
-      (s) => this.sessions.delete(s),
+      (s) => {
+        this.sessions.delete(s);
+        const left = (this.perAddress.get(ip) ?? 1) - 1;
+        if (left > 0) this.perAddress.set(ip, left);
+        else this.perAddress.delete(ip);
+      },
     );
     this.sessions.add(session);
     this.opts.logger.debug({ client: session.address }, 'NUT client connected');

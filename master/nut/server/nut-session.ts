@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TimerHandle } from '../../../shared/clock.js';
 import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
+import { normalizeIp } from '../../../shared/net/loopback.js';
 import type { OrderMsg } from '../../../shared/protocol/messages.js';
 import { type MemberChannel, SECONDARIES_GROUP } from '../../fleet/registry.js';
 import { NutErr } from '../protocol/err-codes.js';
@@ -51,6 +52,8 @@ export class NutSession {
   /** Why the master closed this connection itself (idle, stopping, a TCP timeout); undefined: the client did. */
   private closedByMaster: string | undefined;
   private silentAfterOrderLogged = false;
+  /** Set by a failed authentication: the connection ends once the reply is out. */
+  private ending: string | undefined;
   private idle: TimerHandle | undefined;
   /** Lines read and not answered yet, in order; bounded by pausing the socket (backpressure). */
   private pending: PendingLine[] = [];
@@ -63,7 +66,7 @@ export class NutSession {
     private readonly limits: SessionLimits,
     private readonly onClosed: (s: NutSession) => void,
   ) {
-    this.ip = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+    this.ip = normalizeIp(socket.remoteAddress);
     this.port = socket.remotePort ?? 0;
     this.splitter = this.newSplitter();
     socket.setEncoding('utf8');
@@ -141,6 +144,11 @@ export class NutSession {
     this.socket.end();
     // a client that never closes its side must not keep the socket
     this.ctx.clock.setTimer(5_000, () => this.socket.destroy());
+  }
+
+  /** Close the connection once the current command's reply is written (a failed authentication). */
+  endAfterReply(why: string): void {
+    this.ending ??= why;
   }
 
   /** Drop the connection now (idle shedding, server stop): the master's doing, never the client's confirmation. */
@@ -221,6 +229,16 @@ export class NutSession {
     this.ctx.logger.debug({ err, client: this.address }, msg);
   }
 
+  /** The reply is out: close gracefully (nothing more is read or answered), destroy if the client lingers. */
+  private endNow(why: string): void {
+    this.closedByMaster ??= why;
+    this.closed = true;
+    this.pending = [];
+    this.idle?.cancel();
+    this.socket.end();
+    this.ctx.clock.setTimer(5_000, () => this.socket.destroy());
+  }
+
   private newSplitter(): LineSplitter {
     return new LineSplitter(
       this.limits.maxLineLength,
@@ -265,6 +283,7 @@ export class NutSession {
       this.armIdle();
       if (line === null) this.send(`ERR ${NutErr.TOO_LONG}`);
       else await this.handleLine(line);
+      if (this.ending !== undefined) return this.endNow(this.ending);
     }
     if (!this.closed && this.pending.length === 0 && !this.outputFull) this.socket.resume();
   }

@@ -6,7 +6,9 @@ import type { Logger } from '../../../shared/logger.js';
 import type { FleetRegistry } from '../../fleet/registry.js';
 import type { Source } from '../../sources/source.js';
 import type { StateHub } from '../../state/state-hub.js';
+import type { LoginBackoff } from './login-backoff.js';
 import type { NutUsers } from './nut-users.js';
+import type { RefusalLog } from './refusal-log.js';
 
 export interface LoggedInClient {
   readonly ups: string;
@@ -22,6 +24,10 @@ export interface NutServerContext {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly users: NutUsers;
+  /** Failed logins by address and user: a pair that failed too often is refused for a while. */
+  readonly loginBackoff: LoginBackoff;
+  /** Refusals, logged rate-limited with counters. */
+  readonly refusals: RefusalLog;
   readonly description: string;
   readonly version: string;
   /** Hide LB from clients with a group until their step (see ViewOptions.hideLowBattery). */
