@@ -3,13 +3,19 @@
  * `--capture FILE` saves a capture of it; `--replay FILE [--json]` decodes a capture without hardware.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { DeviceSelector, HidBinding } from '../../master/sources/usbhid/bindings/hid-binding.js';
+import type {
+  DeviceSelector,
+  HidBinding,
+  HidDeviceInfo,
+} from '../../master/sources/usbhid/bindings/hid-binding.js';
 import { selectDevices } from '../../master/sources/usbhid/bindings/hid-binding.js';
 import { NodeHidBinding } from '../../master/sources/usbhid/bindings/node-hid-binding.js';
 import { formatCapture, parseCapture } from '../../master/sources/usbhid/capture-file.js';
 import { replayCapture } from '../../master/sources/usbhid/capture-replay.js';
 import { captureDevice } from '../../master/sources/usbhid/device-capture.js';
+import { usesPowerDevicePages } from '../../master/sources/usbhid/hid/power-device-pages.js';
 import { KNOWN_UPS_VENDOR_IDS, vendorProfileFor } from '../../master/sources/usbhid/mapping/vendor-tables.js';
+import type { Clock } from '../../shared/clock.js';
 import { isUpsfleetError } from '../../shared/errors.js';
 import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
 import { type CommandHandler, type CommandIo, ExitCodes } from './command.js';
@@ -98,6 +104,34 @@ function explain(io: CommandIo, err: unknown): number {
 export interface ProbeDeps {
   /** The HID binding (default: node-hid), created only when a device is needed. */
   binding?: () => HidBinding;
+  /** Waits for interrupt-IN reports (default: the system clock). */
+  clock?: Clock;
+  /** How long a one-shot probe waits for input reports no GET_REPORT answer covered (default 3000 ms). */
+  inputWaitMs?: number;
+}
+
+/**
+ * A listed HID device that may be a UPS: a top-level Power Device page, a known UPS vendor, or a report
+ * descriptor that uses the Power Device or Battery System page anywhere (devices we cannot open are skipped).
+ */
+async function looksLikeUps(binding: HidBinding, d: HidDeviceInfo): Promise<boolean> {
+  if (d.usagePage === 0x84 || d.usagePage === 0x85 || KNOWN_UPS_VENDOR_IDS.has(d.vendorId)) return true;
+  try {
+    const device = await binding.open(d.path);
+    try {
+      return usesPowerDevicePages(await device.reportDescriptor());
+    } finally {
+      await device.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function upsCandidates(binding: HidBinding, all: HidDeviceInfo[]): Promise<HidDeviceInfo[]> {
+  const out: HidDeviceInfo[] = [];
+  for (const d of all) if (await looksLikeUps(binding, d)) out.push(d);
+  return out;
 }
 
 export function createProbeCommand(deps: ProbeDeps = {}): CommandHandler {
@@ -129,9 +163,7 @@ export function createProbeCommand(deps: ProbeDeps = {}): CommandHandler {
       const binding = makeBinding();
       const all = await binding.list();
       const selected = Object.keys(args.selector).length > 0;
-      const candidates = selected
-        ? selectDevices(all, args.selector)
-        : all.filter((d) => d.usagePage === 0x84 || KNOWN_UPS_VENDOR_IDS.has(d.vendorId));
+      const candidates = selected ? selectDevices(all, args.selector) : await upsCandidates(binding, all);
 
       if (!selected && !args.capture) {
         if (candidates.length === 0) {
@@ -155,9 +187,16 @@ export function createProbeCommand(deps: ProbeDeps = {}): CommandHandler {
       }
       if (candidates.length > 1)
         io.stderr(`upsfleet probe: ${candidates.length} devices match; using ${target.path}\n`);
-      const { capture, descriptor, unanswered } = await captureDevice(binding, target);
+      const { capture, descriptor, unanswered, inputIdsMissing } = await captureDevice(binding, target, {
+        ...(deps.clock ? { clock: deps.clock } : {}),
+        ...(deps.inputWaitMs !== undefined ? { inputWaitMs: deps.inputWaitMs } : {}),
+      });
       if (unanswered.length)
-        io.stderr(`upsfleet probe: feature reports not answered: ${unanswered.join(', ')}\n`);
+        io.stderr(`upsfleet probe: reports not answered to GET_REPORT: ${unanswered.join(', ')}\n`);
+      if (inputIdsMissing.length)
+        io.stderr(
+          `upsfleet probe: no input report ${inputIdsMissing.join(', ')} arrived while probing; values only they carry are missing\n`,
+        );
       if (args.capture) {
         await writeFile(args.capture, formatCapture(capture));
         io.stderr(`upsfleet probe: capture written to ${args.capture}\n`);

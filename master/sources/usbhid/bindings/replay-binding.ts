@@ -1,12 +1,14 @@
 /**
  * A HidBinding that serves a capture file instead of a USB device: the real descriptor and the real
- * feature reports, answered on the next tick like the real thing. Tests drive it: `emitInput(hex)` injects
+ * GET_REPORT answers, answered on the next tick like the real thing, and the capture's interrupt reports
+ * sent to each new input listener. Tests drive it: `emitInput(hex)` injects
  * an interrupt report, `setFeatureReport` changes what GET_REPORT returns, `unplug()`/`replug()` simulate
  * the cable, and `recording` keeps every SET_REPORT for assertions.
  */
 import { UpsfleetError } from '../../../../shared/errors.js';
 import type { Capture } from '../capture-file.js';
 import { bytesToHex, hexToBytes } from '../hid/hex.js';
+import { topLevelUsagePage } from '../hid/power-device-pages.js';
 import type { ErrorListener, HidBinding, HidDevice, HidDeviceInfo, InputListener } from './hid-binding.js';
 import { hidIoError, MIN_GET_REPORT_LENGTH } from './hid-binding.js';
 
@@ -24,11 +26,18 @@ export class ReplayBinding implements HidBinding {
   readonly recording: RecordedReport[] = [];
   private readonly descriptor: Uint8Array;
   private readonly features = new Map<number, Uint8Array>();
+  private readonly inputs: Uint8Array[];
   private plugged = true;
   private readonly open_ = new Set<ReplayDevice>();
 
-  constructor(capture: Capture, path = '/dev/hidraw-replay0') {
+  /**
+   * `usagePage` is what the listing reports: by default, like hidapi on hidraw, the page of the descriptor's
+   * first top-level collection; `null` lists none (as backends that do not know it).
+   */
+  constructor(capture: Capture, path = '/dev/hidraw-replay0', opts: { usagePage?: number | null } = {}) {
     const { vendorId, productId, manufacturer, product, serialNumber } = capture.device;
+    this.descriptor = hexToBytes(capture.reportDescriptor);
+    const usagePage = opts.usagePage === undefined ? topLevelUsagePage(this.descriptor) : opts.usagePage;
     this.info = {
       path,
       vendorId,
@@ -36,11 +45,11 @@ export class ReplayBinding implements HidBinding {
       manufacturer,
       product,
       ...(serialNumber ? { serialNumber } : {}),
-      usagePage: 0x84,
+      ...(usagePage !== null && usagePage !== undefined ? { usagePage } : {}),
     };
-    this.descriptor = hexToBytes(capture.reportDescriptor);
     for (const [id, hex] of Object.entries(capture.featureReports))
       this.features.set(Number(id), hexToBytes(hex));
+    this.inputs = (capture.inputReports ?? []).map((hex) => hexToBytes(hex));
   }
 
   async list(): Promise<HidDeviceInfo[]> {
@@ -87,6 +96,11 @@ export class ReplayBinding implements HidBinding {
   /** @internal */
   forget(device: ReplayDevice): void {
     this.open_.delete(device);
+  }
+
+  /** @internal The capture's interrupt reports, which the device keeps sending like a real UPS. */
+  capturedInputs(): Uint8Array[] {
+    return this.inputs.map((b) => Uint8Array.from(b));
   }
 
   /** @internal */
@@ -163,6 +177,13 @@ class ReplayDevice implements HidDevice {
 
   onInput(listener: InputListener): () => void {
     this.inputListeners.add(listener);
+    // A UPS keeps sending its interrupt reports: a new reader gets the capture's, on the next tick.
+    const captured = this.binding.capturedInputs();
+    if (captured.length > 0)
+      setImmediate(() => {
+        for (const bytes of captured)
+          if (!this.closed_ && this.binding.isPlugged && this.inputListeners.has(listener)) listener(bytes);
+      });
     return () => this.inputListeners.delete(listener);
   }
 
