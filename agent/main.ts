@@ -9,9 +9,38 @@ import { isUpsfleetError } from '../shared/errors.js';
 import { runAgent } from './run-agent.js';
 import { AGENT_VERSION } from './version.js';
 
-const USAGE = 'usage: upsfleet-agent -c FILE | --version | --help\n';
+const USAGE = `usage: upsfleet-agent -c FILE              run the agent
+       upsfleet-agent config check FILE  validate an agent configuration (every problem as file:line:column, exit 3)
+       upsfleet-agent --version | --help
+`;
+
+/** `config check FILE` on hosts that have only the one-file agent (the full CLI's check needs the master code). */
+function configCheck(argv: string[]): number {
+  const [sub, file, ...extra] = argv;
+  if (sub === '--help' || sub === '-h' || file === '--help' || file === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (sub !== 'check' || file === undefined || extra.length > 0) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  try {
+    loadAgentSettings(file);
+  } catch (err) {
+    // whatever makes loading fail (schema, a duration, an unreadable or empty token file) makes it unusable
+    if (isUpsfleetError(err)) {
+      process.stderr.write(`${err.message} [${err.code}]\n`);
+      return 3;
+    }
+    throw err;
+  }
+  process.stdout.write(`${file}: valid agent configuration\n`);
+  return 0;
+}
 
 export async function agentMain(argv: string[]): Promise<number> {
+  if (argv[0] === 'config') return configCheck(argv.slice(1));
   let values: { config?: string; version?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({

@@ -1,6 +1,7 @@
 /** The upsfleet CLI dispatcher: parses the subcommand and hands over to its module. Thin on purpose. */
 import { isUpsfleetError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
+import { commandSpec, formatCommandHelp, wantsHelp } from './command-specs.js';
 import { type CommandHandler, type CommandIo, ExitCodes } from './commands/command.js';
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHandler> }> = {
@@ -74,6 +75,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
     summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage',
     load: async () => (await import('./commands/demo.js')).demoCommand,
   },
+  completion: {
+    summary: 'completion bash           the bash completion script',
+    load: async () => (await import('./commands/completion.js')).completionCommand,
+  },
 };
 
 const EXIT_HELP = `exit codes: 0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 master unreachable,
@@ -88,7 +93,7 @@ function help(): string {
     '',
     ...Object.values(COMMANDS).map((c) => `  ${c.summary}`),
     '',
-    '  --help, -h                this help',
+    "  --help, -h                this help; upsfleet COMMAND --help: that command's",
     '  --version, -V             the version',
     '',
     EXIT_HELP,
@@ -96,8 +101,14 @@ function help(): string {
   ].join('\n');
 }
 
+/** The names of the commands the dispatcher knows (tests check each has its entry in COMMAND_SPECS). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 export async function main(argv: string[], io: CommandIo): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  // `upsfleet help CMD` is `upsfleet CMD --help`
+  const [name, ...rest] =
+    first === 'help' && afterFirst.length > 0 ? [afterFirst[0] as string, '--help'] : [first, ...afterFirst];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(help());
     return name ? ExitCodes.OK : ExitCodes.USAGE;
@@ -110,6 +121,12 @@ export async function main(argv: string[], io: CommandIo): Promise<number> {
   if (!command) {
     io.stderr(`upsfleet: unknown command "${name}"\n\n${help()}`);
     return ExitCodes.USAGE;
+  }
+  // every command answers --help/-h from the command table, before it parses (or reads files named) anything
+  const spec = commandSpec(name);
+  if (spec && wantsHelp(rest)) {
+    io.stdout(formatCommandHelp(spec));
+    return ExitCodes.OK;
   }
   try {
     return await (await command.load())(rest, io);

@@ -1,6 +1,6 @@
 /**
- * `upsfleet status ups@host[:port]`: reads a UPS from any NUT server (upsd, or an upsfleet master's NUT
- * server) and prints it like `upsc` does (`name: value`, sorted), or as JSON.
+ * `upsfleet status ups@host[:port] [VARIABLE]`: reads a UPS from any NUT server (upsd, or an upsfleet master's
+ * NUT server) and prints it like `upsc` does (`name: value`, sorted; with VARIABLE its value alone), or as JSON.
  */
 
 import { parseNutAddress } from '../../master/nut/client/nut-address.js';
@@ -20,7 +20,7 @@ const MESSAGES: Record<string, string> = {
 export async function readNutUps(
   address: string,
   io: CommandIo,
-  opts: { json?: boolean } = {},
+  opts: { json?: boolean; variable?: string } = {},
 ): Promise<number> {
   let target: ReturnType<typeof parseNutAddress>;
   try {
@@ -38,6 +38,16 @@ export async function readNutUps(
   }
   try {
     const vars = await client.listVars(target.ups);
+    if (opts.variable !== undefined) {
+      // as upsc UPS VAR: the bare value; a variable the UPS lacks is an error
+      const value = vars[opts.variable];
+      if (value === undefined) {
+        io.stderr(`Error: Variable not supported by UPS\n`);
+        return ExitCodes.FAILURE;
+      }
+      io.stdout(opts.json ? `${JSON.stringify({ [opts.variable]: value })}\n` : `${value}\n`);
+      return ExitCodes.OK;
+    }
     if (opts.json)
       io.stdout(
         `${JSON.stringify({ ups: target.ups, host: target.host, port: target.port, vars }, null, 2)}\n`,

@@ -1,12 +1,20 @@
 /**
- * `upsfleet status [--json] [URL]`: the UPS variables as upsc prints them, then the fleet per group.
- * URL is the master (http://host:port, default http://127.0.0.1:8740) or a NUT address `ups@host[:port]`.
+ * `upsfleet status [--json] [--master URL | URL | -c FILE]`: the UPS variables as upsc prints them, then the
+ * fleet per group. The master is --master or URL (http(s)://host:port, default http://127.0.0.1:8740), or the
+ * one a master or agent configuration names (-c: URL and pinned fingerprint). `status ups@host[:port] [VAR]`
+ * reads a NUT server like upsc. Options are the command table's (cli/command-specs.ts).
  */
 import { parseArgs } from 'node:util';
 import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
 import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
+import { masterFromConfig } from './master-from-config.js';
+
+const USAGE = `usage: upsfleet status [--json] [--master URL | URL] [-c FILE] [--fingerprint FP]
+       upsfleet status [--json] UPS@HOST[:PORT] [VARIABLE]
+`;
+const NUT_ADDRESS = /^[^/:@]+@[^/]+$/;
 
 interface AgentRow {
   id: string;
@@ -76,20 +84,32 @@ function formatPlanLine(
 export const statusCommand: CommandHandler = async (argv, io) => {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean', default: false }, ...FINGERPRINT_OPTION },
+    options: {
+      json: { type: 'boolean', default: false },
+      master: { type: 'string', short: 'm' },
+      config: { type: 'string', short: 'c' },
+      ...FINGERPRINT_OPTION,
+    },
     allowPositionals: true,
     strict: true,
   });
-  useFingerprint(values.fingerprint);
-  if (positionals.length > 1) {
-    io.stderr('usage: upsfleet status [--json] [URL | ups@host[:port]]\n');
+  const [first, variable, ...extra] = positionals;
+  if (first !== undefined && NUT_ADDRESS.test(first)) {
+    if (extra.length > 0 || values.master !== undefined || values.config !== undefined) {
+      io.stderr(USAGE);
+      return ExitCodes.USAGE;
+    }
+    const { readNutUps } = await import('./nut-status.js');
+    return readNutUps(first, io, { json: values.json ?? false, ...(variable ? { variable } : {}) });
+  }
+  const named = [first, values.master].filter((t) => t !== undefined);
+  if (positionals.length > 1 || named.length > 1) {
+    io.stderr(USAGE);
     return ExitCodes.USAGE;
   }
-  const target = positionals[0] ?? 'http://127.0.0.1:8740';
-  if (/^[^/:@]+@[^/]+$/.test(target)) {
-    const { readNutUps } = await import('./nut-status.js');
-    return readNutUps(target, io, { json: values.json ?? false });
-  }
+  const fromConfig = values.config !== undefined ? masterFromConfig(values.config) : undefined;
+  useFingerprint(values.fingerprint ?? fromConfig?.fingerprint);
+  const target = named[0] ?? fromConfig?.url ?? 'http://127.0.0.1:8740';
   let status: Record<string, unknown>;
   try {
     status = await getStatus(target);

@@ -1,0 +1,61 @@
+/** upsfleet(1) in roff (man(7) macros), generated from the command table (cli/command-specs.ts). */
+import { COMMAND_SPECS, type CommandSpec, optionLabel } from '../command-specs.js';
+
+/** Escapes text for roff: backslashes, and a leading dot or quote that would read as a request. */
+function roff(text: string): string {
+  const escaped = text.replaceAll('\\', '\\e').replaceAll('-', '\\-');
+  return /^[.']/.test(escaped) ? `\\&${escaped}` : escaped;
+}
+
+function commandSection(spec: CommandSpec): string[] {
+  const lines = ['.SS', `.B upsfleet ${roff(spec.name)}`];
+  lines.push(...spec.usage.map((u) => `.br\n\\fBupsfleet\\fR ${roff(u)}`));
+  for (const p of spec.description) lines.push('.PP', roff(p));
+  for (const o of spec.options) lines.push('.TP', `.B ${roff(optionLabel(o))}`, roff(o.help));
+  return lines;
+}
+
+/** Version-free, so the committed page stays current across releases (the package carries the version). */
+export function manPage(): string {
+  return [
+    '.TH UPSFLEET 1 "" "upsfleet" "User Commands"',
+    '.SH NAME',
+    'upsfleet \\- ordered, confirmed shutdown of a fleet of machines sharing a UPS',
+    '.SH SYNOPSIS',
+    '.B upsfleet',
+    '.I command',
+    '[\\fIoptions\\fR]',
+    '.br',
+    '.B upsfleet',
+    '.I command',
+    '.B \\-\\-help',
+    '.SH DESCRIPTION',
+    'A master on the host the UPS is plugged into reads the UPS and, when it becomes critical, orders the',
+    'agents of the fleet down group by group, waits for each to be confirmed down, goes last and tells the',
+    'UPS to cut and later restore the load. Every command prints its own help with \\fB\\-\\-help\\fR.',
+    '.SH COMMANDS',
+    ...COMMAND_SPECS.flatMap(commandSection),
+    '.SH ENVIRONMENT',
+    '.TP',
+    '.B UPSFLEET_ADMIN_TOKEN',
+    'the admin token for commands that change the fleet (drill, simulate, monitor)',
+    '.TP',
+    '.B UPSFLEET_FINGERPRINT',
+    "the master's certificate fingerprint for https:// URLs",
+    '.TP',
+    '.B UPSFLEET_LOG_LEVEL, UPSFLEET_LOG_FORMAT',
+    'log level; log format on standard output (json, journal, pretty)',
+    '.SH EXIT STATUS',
+    '0 ok, 1 failure, 2 usage, 3 configuration invalid, 4 master unreachable, 5 no HID device,',
+    '6 permission denied, 7 malformed input, 8 a configured part cannot be loaded (node\\-hid for the usbhid source).',
+    '.SH FILES',
+    '.TP',
+    '.I /etc/upsfleet/master.yaml, /etc/upsfleet/agent.yaml',
+    'the configurations the systemd units upsfleet\\-master and upsfleet\\-agent run with',
+    '.SH SEE ALSO',
+    '.BR upsc (8),',
+    '.BR upsmon (8),',
+    '.BR journalctl (1)',
+    '',
+  ].join('\n');
+}
