@@ -199,6 +199,19 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
       message: 'plain HTTP/WebSocket is allowed on a loopback listen address only',
     });
   }
+  if (
+    c.nut &&
+    tls?.insecure &&
+    !c.nut.allowPlaintextLogin &&
+    !isLoopbackHost(splitHostPort(c.nut.listen).host)
+  ) {
+    // without TLS no NUT client could log in from another host: say so now rather than refuse every login later
+    problems.push({
+      path: '/nut/listen',
+      message:
+        'the NUT port is off loopback on a master without TLS: logins from other hosts would travel in clear. Turn TLS on, listen on loopback, or set nut.allowPlaintextLogin: true',
+    });
+  }
   if (c.master.listen) {
     const port = Number(c.master.listen.slice(c.master.listen.lastIndexOf(':') + 1));
     if (port > 65535) problems.push({ path: '/master/listen', message: `port ${port} is out of range` });

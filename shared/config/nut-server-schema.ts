@@ -28,6 +28,13 @@ export const NutServerConfig = Type.Object(
     /** Seconds of silence after which a client is dropped (upsd: 60). */
     idleTimeout: Type.Optional(Type.Union([Type.Number({ minimum: 1 }), Type.String()])),
     maxConnections: Type.Optional(Type.Integer({ minimum: 1 })),
+    /**
+     * Accept USERNAME/PASSWORD in clear from other hosts (default false: off loopback a client must
+     * STARTTLS first, as upsmon does by itself when the server offers it). For NUT clients that cannot do
+     * TLS (many NAS boxes) on a network you trust; the master warns at start while it is on. Needed for a
+     * NUT port off loopback on a master without TLS.
+     */
+    allowPlaintextLogin: Type.Optional(Type.Boolean()),
     /** Connections one client address may hold at once (default: a quarter of maxConnections, at most 32). */
     maxConnectionsPerAddress: Type.Optional(Type.Integer({ minimum: 1 })),
     /**

@@ -193,7 +193,11 @@ describe('stock NUT clients: confirmation is only what the client did (real upsm
     const DEADLINE_MS = 12_000;
     try {
       // the master drops an idle NUT client after 2 s: the frozen upsmon is silent far longer than that
-      fleet = await launchFleet(spec(dir, ['nasmon'], '12s', { idleTimeout: 2 }, lab));
+      // the relay refuses STARTTLS so that it can read the FSD: off loopback upsmon then logs in clear, which
+      // the master refuses unless the operator opts in (allowPlaintextLogin, as on a trusted network)
+      fleet = await launchFleet(
+        spec(dir, ['nasmon'], '12s', { idleTimeout: 2, ...(lab ? { allowPlaintextLogin: true } : {}) }, lab),
+      );
       const f = fleet;
       const r = await freezingRelay(
         nutAddressOf(f),

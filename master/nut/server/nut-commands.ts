@@ -29,6 +29,11 @@ function authorize(s: NutSession, action: NutAction, cmd?: string): NutUserT | N
   if (s.username === undefined) return NutErr.USERNAME_REQUIRED;
   if (s.password === undefined) return NutErr.PASSWORD_REQUIRED;
   const { loginBackoff, refusals } = s.ctx;
+  if (!s.mayLogIn) {
+    // cannot happen through PASSWORD (refused in clear); kept so that no path authenticates in clear
+    s.endAfterReply('password in clear');
+    return NutErr.ACCESS_DENIED;
+  }
   const wait = loginBackoff.waitMs(s.ip, s.username);
   if (wait > 0) {
     refusals.refused(
@@ -85,8 +90,20 @@ const username: Handler = (s, args) => {
   s.send('OK');
 };
 
+/** A password in clear from another host: refused and the connection closed (STARTTLS first, or the opt-in). */
+function refuseInClear(s: NutSession): void {
+  s.ctx.refusals.refused(
+    'login-in-clear',
+    'NUT password in clear from another host refused: the client must use STARTTLS (or set nut.allowPlaintextLogin)',
+    { client: s.address, user: s.username, tlsOffered: s.ctx.tls !== undefined },
+  );
+  s.endAfterReply('password in clear');
+  err(s, NutErr.ACCESS_DENIED);
+}
+
 const password: Handler = (s, args) => {
   if (args.length !== 1) return err(s, NutErr.INVALID_ARGUMENT);
+  if (!s.mayLogIn) return refuseInClear(s);
   if (s.password !== undefined) return err(s, NutErr.ALREADY_SET_PASSWORD);
   s.password = args[0];
   s.send('OK');

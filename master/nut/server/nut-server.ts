@@ -12,7 +12,7 @@ import type { NutServerConfigT, NutUserT } from '../../../shared/config/nut-serv
 import { parseDuration } from '../../../shared/duration.js';
 import { UpsfleetError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
-import { normalizeIp } from '../../../shared/net/loopback.js';
+import { isLoopbackHost, normalizeIp } from '../../../shared/net/loopback.js';
 import type { FleetRegistry } from '../../fleet/registry.js';
 import type { Source } from '../../sources/source.js';
 import type { StateHub } from '../../state/state-hub.js';
@@ -86,6 +86,7 @@ export class NutServer {
       description: opts.description ?? 'upsfleet UPS',
       version: opts.version ?? '0.1.0',
       hideLowBattery: config.hideLowBattery ?? true,
+      allowPlaintextLogin: config.allowPlaintextLogin ?? false,
       ...(opts.tls
         ? {
             tls: createSecureContext({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }),
@@ -155,6 +156,7 @@ export class NutServer {
     const addr = this.server.address();
     const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
     this.opts.logger.info({ ...bound, ups: this.opts.hub.upsName }, 'NUT server listening');
+    this.logLoginPolicy(bound.host);
     return bound;
   }
 
@@ -180,6 +182,22 @@ export class NutServer {
     const before = this.ctx.users.all();
     this.ctx.users.replace(users);
     this.declareUsers(before, users);
+  }
+
+  /** Says at start how other hosts may log in (a password in clear from another host is refused unless allowed). */
+  private logLoginPolicy(host: string): void {
+    const log = this.opts.logger;
+    if (this.ctx.allowPlaintextLogin) {
+      log.warn(
+        { allowPlaintextLogin: true, starttls: this.ctx.tls !== undefined },
+        'nut.allowPlaintextLogin is on: NUT clients on other hosts may send their passwords in clear',
+      );
+    } else if (!isLoopbackHost(host)) {
+      log.info(
+        { starttls: this.ctx.tls !== undefined },
+        'NUT logins from other hosts need STARTTLS (a password in clear from another host is refused)',
+      );
+    }
   }
 
   /** Refused connections and logins so far, by kind. */

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TimerHandle } from '../../../shared/clock.js';
 import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
-import { normalizeIp } from '../../../shared/net/loopback.js';
+import { isLoopbackHost, normalizeIp } from '../../../shared/net/loopback.js';
 import type { OrderMsg } from '../../../shared/protocol/messages.js';
 import { type MemberChannel, SECONDARIES_GROUP } from '../../fleet/registry.js';
 import { NutErr } from '../protocol/err-codes.js';
@@ -99,6 +99,15 @@ export class NutSession {
   /** Whether STARTTLS upgraded this connection. */
   get secure(): boolean {
     return this.socket instanceof TLSSocket;
+  }
+
+  /** Whether credentials may be given here: inside TLS, from loopback, or anywhere when the operator allows it. */
+  get mayLogIn(): boolean {
+    return this.secure || this.fromLoopback || this.ctx.allowPlaintextLogin;
+  }
+
+  get fromLoopback(): boolean {
+    return isLoopbackHost(this.ip);
   }
 
   /** STARTTLS: after `OK STARTTLS` went out in clear, the same connection continues inside TLS. */

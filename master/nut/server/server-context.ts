@@ -32,6 +32,8 @@ export interface NutServerContext {
   readonly version: string;
   /** Hide LB from clients with a group until their step (see ViewOptions.hideLowBattery). */
   readonly hideLowBattery: boolean;
+  /** USERNAME/PASSWORD accepted in clear from other hosts (nut.allowPlaintextLogin). */
+  readonly allowPlaintextLogin: boolean;
   /** The master's TLS context for STARTTLS; undefined: FEATURE-NOT-CONFIGURED. */
   readonly tls?: SecureContext;
   /** The name the client used, when it names the served UPS (the hub's name or an alias). */
