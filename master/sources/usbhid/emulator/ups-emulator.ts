@@ -94,10 +94,9 @@ export class UpsEmulator {
     const { device } = this.opts.capture;
     const channel = this.opts.openChannel();
     this.phys = `upsfleet-emulator/${process.pid}/${++instances}`;
-    const name = [device.manufacturer, device.product]
-      .map((s) => s.trim())
-      .filter((s) => s && !s.startsWith('('))
-      .join(' ');
+    // hidapi reports a uhid device's name as its product string (and no manufacturer): the USB product
+    // string keeps `probe` showing the same model as the capture
+    const name = device.product;
     try {
       channel.write(
         encodeCreate2({
