@@ -286,7 +286,11 @@ export class NutSession {
         this.destroy('replies not read');
         return;
       }
-      if (this.outputFull) return; // 'drain' calls answer() again
+      if (this.outputFull) {
+        // not read further either (its end of input included) until it takes its replies; 'drain' resumes
+        this.socket.pause();
+        return;
+      }
       const line = this.pending.shift()!;
       // idle is the time since the last whole command: bytes trickled without a newline keep nothing alive
       this.armIdle();
