@@ -43,7 +43,9 @@ import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
 import { lostMasterDelayMs } from './lost-master-delay.js';
 import { RejectionCounters } from './protocol-counters.js';
+import { RefusalLog } from './refusal-log.js';
 import { reconnectWindowMs } from './reconnect-window.js';
+import { SharedFrame, sendFrame } from './shared-frame.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
 export interface OrderFeedback {
@@ -114,6 +116,8 @@ interface Session {
   relativeDeadline: boolean;
   /** Why the master closed this connection itself (missed pings, rejected): its close never confirms the agent down. */
   closedByMaster?: string;
+  /** Rejected: nothing more it sends is read (a second hello is never verified). */
+  rejected?: boolean;
 }
 
 /** What the master measured of one agent's link (`/status` → agents[].link, metrics). */
@@ -134,6 +138,8 @@ const MAX_PINGS_IN_FLIGHT = 64;
 
 export class AgentServer {
   readonly rejections = new RejectionCounters();
+  /** Rejections are logged rate-limited per code, with counts: a flood of bad peers is not a flood of lines. */
+  private readonly rejectionLog: RefusalLog;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly byAgent = new Map<string, Session>();
@@ -145,6 +151,7 @@ export class AgentServer {
     // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.maxBytes * 4, clientTracking: false });
     this.agentsById = new Map(opts.agents.map((a) => [a.id, a]));
+    this.rejectionLog = new RefusalLog(opts.logger, opts.clock);
   }
 
   /** Called by the HTTP server for an upgrade request on /ws. */
@@ -208,13 +215,18 @@ export class AgentServer {
   }
 
   private broadcast(msg: MasterMsg): void {
-    // encoded once for the whole fleet; a `seq` agent gets its session and number spliced in before the closing brace
-    const data = encode(msg);
-    const open = data.slice(0, -1);
+    // encoded and framed once for the whole fleet; a `seq` agent's copy gets its session and number
+    // spliced in before the closing brace (shared-frame.ts)
+    const frame = new SharedFrame(encode(msg));
     for (const s of this.byAgent.values()) {
       if (s.ws.readyState !== WebSocket.OPEN) continue;
-      if (s.sid === null || s.lastSeq === null) s.ws.send(data);
-      else s.ws.send(`${open},"sid":"${s.sid}","seq":${++s.lastSeq}}`);
+      const sid = s.sid;
+      if (sid === null || s.lastSeq === null) {
+        sendFrame(s.ws, frame.plain(), () => frame.text());
+        continue;
+      }
+      const seq = ++s.lastSeq;
+      sendFrame(s.ws, frame.numbered(sid, seq), () => frame.text({ sid, seq }));
     }
   }
 
@@ -269,6 +281,7 @@ export class AgentServer {
   }
 
   private onMessage(session: Session, data: RawData, isBinary: boolean): void {
+    if (session.rejected) return;
     const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (isBinary) {
       this.reject(
@@ -349,15 +362,27 @@ export class AgentServer {
   }
 
   private onHello(session: Session, msg: Extract<AgentMsg, { type: 'hello' }>): void {
+    // an agent id failing from this address waits out its own backoff, without its neighbours (NAT)
+    const gate = this.opts.guard?.mayTry(session.ip, msg.agentId) ?? { ok: true };
+    if (!gate.ok) {
+      this.reject(
+        session,
+        'RATE_LIMITED',
+        CloseCodes.AUTH_FAILED,
+        `agent "${msg.agentId}" failed to authenticate too often from this address; retry in ${Math.ceil(gate.retryAfterMs / 1000)} s`,
+      );
+      return;
+    }
     const entry = this.lookup(msg.agentId);
     // verify even for unknown ids, so timing does not tell which ids exist
     const tokenOk = verifyToken(msg.token, entry?.tokenHash ?? 'sha256:'.padEnd(71, '0'));
     if (!entry || !tokenOk) {
-      const backoffMs = this.opts.guard?.authFailed(session.ip) ?? 0;
+      const backoffMs = this.opts.guard?.authFailed(session.ip, msg.agentId) ?? 0;
       if (backoffMs > 0)
-        this.opts.logger.warn(
-          { ip: session.ip, backoffMs, code: 'RATE_LIMITED' },
-          'repeated failed authentications: refusing this address for a while',
+        this.rejectionLog.note(
+          'auth-backoff',
+          { ip: session.ip, agentId: msg.agentId, backoffMs, code: 'RATE_LIMITED' },
+          'repeated failed authentications: refusing this agent id from this address for a while',
         );
       this.reject(session, 'AUTH_FAILED', CloseCodes.AUTH_FAILED, `agent "${msg.agentId}" not authenticated`);
       return;
@@ -373,7 +398,7 @@ export class AgentServer {
     }
     session.handshakeTimer?.cancel();
     session.handshakeTimer = null;
-    this.opts.guard?.authSucceeded(session.ip);
+    this.opts.guard?.authSucceeded(session.ip, entry.id);
     session.channelGroup = entry.group;
     if (!this.opts.registry.get(entry.id)) this.opts.registry.declare(entry.id, 'agent', entry.group);
     const previous = this.byAgent.get(entry.id);
@@ -576,13 +601,18 @@ export class AgentServer {
     reason: string,
   ): void {
     const count = this.rejections.add(code);
-    this.opts.logger.warn(
+    this.rejectionLog.note(
+      code,
       { code, closeCode, reason, address: session.address, agentId: session.agentId, rejected: count },
       'rejected agent message, closing that connection',
     );
     this.clearTimers(session);
     session.closedByMaster ??= `rejected: ${code}`;
+    session.rejected = true;
     session.ws.close(closeCode, reason.slice(0, 120));
+    // the close frame is on its way; a peer that ignores it (and keeps talking) would hold the socket for
+    // ws's 30 s close timeout: the connection is over now
+    setImmediate(() => session.ws.terminate());
   }
 
   private clearTimers(session: Session): void {
