@@ -33,6 +33,7 @@ import { HttpServer } from './servers/http-server.js';
 import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
 import type { Source } from './sources/source.js';
+import { registerSourceHealthMetrics } from './sources/source-health-metrics.js';
 import { StateHub } from './state/state-hub.js';
 import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
 import { registerWakeMetrics } from './wake/wake-metrics.js';
@@ -272,6 +273,7 @@ export class Master {
     this.waker.start();
     this.stack.push(this.waker);
     registerWakeMetrics(this.ops.metrics.registry, () => this.waker.view());
+    registerSourceHealthMetrics(this.ops.metrics.registry, () => this.source?.health?.());
 
     this.tls = resolveTlsMaterial(settings, logger);
     // the web dashboard and `upsfleet monitor`: a live feed of the same state, events and timeline (issue 13)
@@ -424,6 +426,8 @@ export class Master {
         waiting: hub.waiting,
         stale: hub.stale,
         staleReason: hub.staleReason,
+        // usbhid: reports it could not decode or that came short, and variables whose report went stale
+        sourceHealth: this.source?.health?.() ?? null,
         updatedAt: hub.updatedAt,
       },
       policy: this.policy.view(),

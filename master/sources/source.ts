@@ -18,6 +18,20 @@ export interface WritableVariable {
   range?: { min: number; max: number };
 }
 
+/** How well the source reads its UPS (usbhid: decode failures and stale values), for /status and /metrics. */
+export interface SourceHealth {
+  /** Reports that could not be decoded (unknown report ID, empty, codec error), since start. */
+  undecodable: number;
+  /** Reports shorter than their descriptor declares (the fields past the end were not read), since start. */
+  truncated: number;
+  byReport: Record<string, { undecodable: number; truncated: number }>;
+  /** Report IDs not refreshed by the last `staleAfterPolls` polls that asked for them. */
+  staleReports: number[];
+  staleAfterPolls: number;
+  /** Variables whose value comes from a stale report: still published, last value read. */
+  staleVariables: string[];
+}
+
 export interface Source {
   readonly kind: string;
   /** The UPS name, as NUT clients use it (`ups@host`). */
@@ -31,4 +45,6 @@ export interface Source {
   /** Runs a NUT instant command (killpower uses this with shutdown.return by default). */
   instantCommand(name: string, param?: string): Promise<void>;
   setVariable(name: string, value: string): Promise<void>;
+  /** Read health, when the source can tell (usbhid). */
+  health?(): SourceHealth;
 }

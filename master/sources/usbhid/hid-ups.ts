@@ -100,6 +100,31 @@ export class HidUps {
     return [...ids].sort((a, b) => a - b);
   }
 
+  /**
+   * The length the descriptor declares for a report: for a GET_REPORT answer its Feature layout (else its
+   * Input layout), for an interrupt report its Input layout. Undefined: no such report ID.
+   */
+  declaredLength(kind: 'answer' | 'input', reportId: number): number | undefined {
+    const { Feature, Input } = this.descriptor.reportLengths;
+    return kind === 'input' ? Input.get(reportId) : (Feature.get(reportId) ?? Input.get(reportId));
+  }
+
+  /** The published variables whose current value came from one of these report IDs. */
+  variablesFrom(reportIds: Set<number>): string[] {
+    if (reportIds.size === 0) return [];
+    const out: string[] = [];
+    for (const rule of this.rules) {
+      const hit = this.resolve(rule.paths);
+      if (hit && reportIds.has(hit.field.reportId)) out.push(rule.name);
+    }
+    const status = STATUS_FLAGS.some((name) => {
+      const hit = this.resolve(flagPatterns(name));
+      return hit !== undefined && reportIds.has(hit.field.reportId);
+    });
+    if (status) out.push('ups.status');
+    return out.sort();
+  }
+
   /** The buffer length for a GET_REPORT of this ID (at least 2 bytes, as hidraw requires). */
   getReportLength(reportId: number): number {
     return getReportLength(this.descriptor, reportId);

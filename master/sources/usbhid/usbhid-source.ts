@@ -11,13 +11,14 @@ import { systemClock } from '../../../shared/clock.js';
 import { isUpsfleetError, UpsfleetError } from '../../../shared/errors.js';
 import { type Logger, silentLogger } from '../../../shared/logger.js';
 import type { UpsVars } from '../../../shared/nut/ups-state.js';
-import type { Source, SourceListener, WritableVariable } from '../source.js';
+import type { Source, SourceHealth, SourceListener, WritableVariable } from '../source.js';
 import type { DeviceSelector, HidBinding, HidDevice, HidDeviceInfo } from './bindings/hid-binding.js';
 import { selectDevices } from './bindings/hid-binding.js';
 import { NodeHidBinding } from './bindings/node-hid-binding.js';
 import { parseReportDescriptor } from './hid/report-descriptor.js';
 import { HidUps } from './hid-ups.js';
 import type { PlanStep } from './mapping/commands.js';
+import { ReportHealth } from './report-health.js';
 
 export interface UsbhidSourceOptions {
   upsName: string;
@@ -31,6 +32,8 @@ export interface UsbhidSourceOptions {
   fullPollIntervalMs?: number;
   /** Wait between reconnection attempts. Default 5000 ms. */
   reconnectIntervalMs?: number;
+  /** A report ID not refreshed by this many polls that asked for it makes its values stale. Default 3. */
+  staleAfterPolls?: number;
   clock?: Clock;
   logger?: Logger;
   /** Published battery.charge.low instead of the device's (NUT override.battery.charge.low). */
@@ -72,6 +75,8 @@ export class UsbhidSource implements Source {
   private polling = false;
   private lastFullPoll = 0;
   private waitLogged = false;
+  /** Decode failures and staleness, per report ID. */
+  private readonly reports: ReportHealth;
   /** Identity of the device once found, so a re-enumerated device at a new path is found again. */
   private remembered: DeviceSelector | undefined;
 
@@ -83,6 +88,7 @@ export class UsbhidSource implements Source {
     this.pollMs = opts.pollIntervalMs ?? 2000;
     this.fullPollMs = opts.fullPollIntervalMs ?? 30_000;
     this.reconnectMs = opts.reconnectIntervalMs ?? 5000;
+    this.reports = new ReportHealth(this.log, opts.staleAfterPolls ?? 3);
   }
 
   async start(listener: SourceListener): Promise<void> {
@@ -250,13 +256,47 @@ export class UsbhidSource implements Source {
     const ups = this.ups;
     if (!ups) return;
     ups.beginBatch();
-    try {
-      ups.apply('Input', report);
-    } catch (err) {
-      this.log.debug({ err }, 'undecodable input report ignored');
-      return;
+    if (this.take(ups, 'input', report)) this.publish();
+  }
+
+  /**
+   * Decodes one report into the UPS's values, counting what cannot be decoded or came short (ReportHealth).
+   * `asked`: the report ID a GET_REPORT asked for. True when it refreshed values.
+   */
+  private take(ups: HidUps, kind: 'answer' | 'input', report: Uint8Array, asked?: number): boolean {
+    const usesIds = ups.descriptor.usesReportIds;
+    const id = usesIds ? (report[0] ?? asked ?? 0) : 0;
+    const where = asked ?? id;
+    if (report.length === 0) {
+      this.reports.undecodable(where, kind, 'empty report', report);
+      return false;
     }
-    this.publish();
+    if (asked !== undefined && usesIds && id !== asked) {
+      this.reports.undecodable(where, kind, `the answer carries report ID ${id}`, report);
+      return false;
+    }
+    const declared = ups.declaredLength(kind, id);
+    if (declared === undefined) {
+      this.reports.undecodable(where, kind, `report ID ${id} is not in the descriptor`, report);
+      return false;
+    }
+    try {
+      if (kind === 'answer') ups.applyAnswer(report);
+      else ups.apply('Input', report);
+    } catch (err) {
+      this.reports.undecodable(where, kind, (err as Error).message, report);
+      return false;
+    }
+    if (report.length < declared) this.reports.truncated(where, kind, report.length, declared);
+    this.reports.refreshed(id);
+    return true;
+  }
+
+  /** Decode failures and stale values (for /status and /metrics). */
+  health(): SourceHealth {
+    const view = this.reports.view();
+    const stale = new Set(view.staleReports);
+    return { ...view, staleVariables: this.ups?.variablesFrom(stale) ?? [] };
   }
 
   /** Reads the given feature reports as one batch; a device error ends the connection. */
@@ -269,15 +309,17 @@ export class UsbhidSource implements Source {
     let lastError: unknown;
     for (const id of ids) {
       if (device.closed) throw new UpsfleetError('HID_IO', 'device closed during poll', {});
+      let report: Uint8Array;
       try {
-        const report = await device.getFeatureReport(id, ups.getReportLength(id));
+        report = await device.getFeatureReport(id, ups.getReportLength(id));
         answered++;
-        ups.applyAnswer(report);
       } catch (err) {
         lastError = err;
-        if (isUpsfleetError(err, 'HID_REPORT')) continue;
-        this.log.debug({ err, reportId: id }, 'feature report not read');
+        this.reports.missedPoll(id);
+        this.log.debug({ err, reportId: id }, 'report not read');
+        continue;
       }
+      if (!this.take(ups, 'answer', report, id)) this.reports.missedPoll(id);
     }
     // Single reports may be refused by firmware; none answering means the device is gone.
     if (ids.length > 0 && answered === 0)

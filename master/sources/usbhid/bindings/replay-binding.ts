@@ -73,6 +73,11 @@ export class ReplayBinding implements HidBinding {
     this.features.set(bytes[0] ?? 0, bytes);
   }
 
+  /** The device stops answering GET_REPORT for a report ID (as firmware that refuses one). */
+  stopAnswering(reportId: number): void {
+    this.features.delete(reportId);
+  }
+
   /** Delivers an interrupt-IN report (hex, first byte = report ID) to every open device. */
   emitInput(hex: string): void {
     const bytes = hexToBytes(hex);
