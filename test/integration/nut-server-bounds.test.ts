@@ -282,6 +282,16 @@ describe('NUT idle timeout (real master process)', () => {
     }
   });
 
+  test('a client that stalls after STARTTLS (no TLS handshake) is dropped', { timeout: 60_000 }, async () => {
+    const s = await open(port);
+    s.on('error', () => {});
+    assert.deepEqual(await ask(s, 'STARTTLS', () => true), ['OK STARTTLS']);
+    assert.ok(
+      await closedWithin(s, 15_000),
+      'a connection stalled in its TLS handshake was still open after 15 s',
+    );
+  });
+
   test('a client that pipelines and never reads is dropped at the idle timeout', {
     timeout: 60_000,
   }, async () => {
