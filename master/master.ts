@@ -442,6 +442,10 @@ export class Master {
       plan: this.ops.plan(),
       lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),
+      // the NUT port: open connections and refusals by kind (per address, logins, passwords in clear)
+      nut: this.nutServer
+        ? { connections: this.nutServer.connectionCount, refused: this.nutServer.refusalCounts() }
+        : null,
       journal: this.journal.status(),
       resumed: this.resumed,
       wake: this.waker.view(),

@@ -152,6 +152,12 @@ describe('NUT port: slot hoarding and password guessing (real master process)', 
       'the same user from another address was locked out',
     );
 
+    // counted in /status
+    const status = await fleet.getJson<{ nut: { refused: Record<string, number> } }>('/status');
+    assert.ok((status.nut.refused['login-failed'] ?? 0) >= 3, JSON.stringify(status.nut));
+    assert.ok((status.nut.refused['login-backoff'] ?? 0) >= 1, JSON.stringify(status.nut));
+    assert.ok((status.nut.refused['connections-per-address'] ?? 0) >= 1, JSON.stringify(status.nut));
+
     // a few lines with counters, not one per refusal
     const log = readFileSync(join(dir, 'logs', 'master.log'), 'utf8')
       .split('\n')
