@@ -4,7 +4,8 @@
  * whose TXT fingerprint hint does not match the pin is ignored and logged, and a master that passes the
  * hint but presents another certificate is refused by the TLS pin check and then ignored (logged) too.
  */
-import { Bonjour, type Service } from 'bonjour-service';
+// loaded only when discovery starts: an agent with a configured URL never pays for the mDNS stack
+import type { Bonjour, Service } from 'bonjour-service';
 import type { Logger } from '../shared/logger.js';
 import { fingerprintHint } from '../shared/tls/fingerprint.js';
 
@@ -23,12 +24,23 @@ export class Discovery {
   private readonly found = new Map<string, { url: string; name: string }>();
   private readonly ignored = new Map<string, number>();
   private readonly loggedHints = new Set<string>();
+  private stopped = false;
 
   constructor(private readonly opts: DiscoveryOptions) {}
 
   start(): void {
+    this.stopped = false;
+    import('bonjour-service').then(
+      ({ Bonjour }) => this.browse(Bonjour),
+      (err: unknown) =>
+        this.opts.logger.warn({ err, code: 'DISCOVERY_FAILED' }, 'mDNS browsing could not start'),
+    );
+  }
+
+  private browse(BonjourClass: typeof Bonjour): void {
+    if (this.stopped || this.bonjour) return;
     const log = this.opts.logger;
-    this.bonjour = new Bonjour(this.opts.mdns ?? {}, (err: unknown) =>
+    this.bonjour = new BonjourClass(this.opts.mdns ?? {}, (err: unknown) =>
       log.warn({ err, code: 'DISCOVERY_FAILED' }, 'mDNS browsing failed'),
     );
     const browser = this.bonjour.find({ type: 'upsfleet' });
@@ -56,6 +68,7 @@ export class Discovery {
   }
 
   stop(): void {
+    this.stopped = true;
     this.bonjour?.destroy();
     this.bonjour = null;
   }
