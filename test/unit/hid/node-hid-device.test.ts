@@ -23,6 +23,8 @@ interface NativeStandIn {
   lengths: number[];
   /** The read thread reports a failure the way node-hid's read callback does: a string. */
   failRead(reason: string): void;
+  /** The read thread hands over an interrupt-IN report. */
+  read(bytes: number[]): void;
 }
 
 /** node-hid's HIDAsync wrapping a stand-in native handle, or the reason node-hid cannot load here. */
@@ -96,6 +98,7 @@ function openThroughNodeHid(): { handle: NodeHidHandle; native: NativeStandIn } 
       },
       lengths: state.lengths,
       failRead: (reason) => readCallback?.(reason, null),
+      read: (bytes) => readCallback?.(null, Buffer.from(bytes)),
     },
   };
 }
@@ -189,6 +192,21 @@ describe('NodeHidDevice over node-hid', () => {
     await assert.rejects(device.getFeatureReport(3, 1), { code: 'HID_IO' });
     assert.deepEqual(opened.native.lengths, [], 'refused before reaching the kernel');
     assert.deepEqual([...(await device.getFeatureReport(3, 2))], [3, 0x64]);
+    await device.close();
+  });
+
+  it('keeps the input reports a UPS sends on open for the first input listener (hidraw queues them too)', async (t) => {
+    const opened = openThroughNodeHid();
+    if (typeof opened === 'string') return t.skip(opened);
+    const device = new NodeHidDevice(opened.handle, info);
+    await ticks();
+    opened.native.read([0x0b, 0x90, 0x01, 0, 0, 0, 1]); // 5131:2007's input report, before anyone listens
+    const got: number[][] = [];
+    device.onInput((r) => got.push([...r]));
+    await ticks();
+    assert.deepEqual(got, [[0x0b, 0x90, 0x01, 0, 0, 0, 1]]);
+    opened.native.read([0x0b, 0x90, 0x01, 0, 0, 0, 0]);
+    assert.equal(got.length, 2, 'later reports go straight to the listener');
     await device.close();
   });
 });

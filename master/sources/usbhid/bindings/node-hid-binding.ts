@@ -120,6 +120,8 @@ export interface NodeHidHandle {
   close(): Promise<void>;
 }
 
+const MAX_EARLY_INPUTS = 64;
+
 /**
  * A HidDevice over an open node-hid handle. It cannot crash its process whatever the call order: the
  * 'error' listener is attached before the 'data' listener (an 'error' event without a listener throws),
@@ -130,8 +132,14 @@ export class NodeHidDevice implements HidDevice {
   private closed_ = false;
   private readonly inputListeners = new Set<InputListener>();
   private readonly errorListeners = new Set<ErrorListener>();
+  /** Input reports read before anyone listened: hidraw queues them for its reader, so do we (bounded). */
+  private readonly early: Uint8Array[] = [];
   private readonly onData = (data: Buffer) => {
     if (this.closed_) return;
+    if (this.inputListeners.size === 0) {
+      if (this.early.length < MAX_EARLY_INPUTS) this.early.push(new Uint8Array(data));
+      return;
+    }
     for (const l of [...this.inputListeners]) l(new Uint8Array(data));
   };
   private readonly onHandleError = (raw: unknown) => {
@@ -200,6 +208,12 @@ export class NodeHidDevice implements HidDevice {
 
   onInput(listener: InputListener): () => void {
     this.inputListeners.add(listener);
+    // What a UPS sent when it was opened (many report their state then) reaches the first listener.
+    const early = this.early.splice(0);
+    if (early.length > 0)
+      setImmediate(() => {
+        for (const report of early) if (!this.closed_ && this.inputListeners.has(listener)) listener(report);
+      });
     return () => this.inputListeners.delete(listener);
   }
 
@@ -213,6 +227,7 @@ export class NodeHidDevice implements HidDevice {
     this.closed_ = true;
     this.inputListeners.clear();
     this.errorListeners.clear();
+    this.early.length = 0;
     // Before the native close: node-hid's queued read start then sees no 'data' listener. The 'error'
     // listener stays (a no-op now) so a late error event never goes unhandled.
     this.handle.removeListener('data', this.onData);
