@@ -43,8 +43,8 @@ import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
 import { lostMasterDelayMs } from './lost-master-delay.js';
 import { RejectionCounters } from './protocol-counters.js';
-import { RefusalLog } from './refusal-log.js';
 import { reconnectWindowMs } from './reconnect-window.js';
+import { RefusalLog } from './refusal-log.js';
 import { SharedFrame, sendFrame } from './shared-frame.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */

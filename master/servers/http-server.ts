@@ -86,6 +86,8 @@ export class HttpServer {
   private server: Server | null = null;
   private front: FrontDoor | null = null;
   private readonly refusals: RefusalLog;
+  /** Connections that presented a wrong token: whatever else they send is not served. */
+  private readonly failedAuth = new WeakSet<object>();
 
   constructor(private readonly opts: HttpServerOptions) {
     this.refusals = new RefusalLog(opts.logger, opts.clock ?? systemClock);
@@ -193,6 +195,11 @@ export class HttpServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // a request pipelined behind a failed authentication on the same connection is not served
+    if (this.failedAuth.has(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method === 'GET' && url.pathname === '/status') {
       this.json(res, 200, this.opts.status());
@@ -213,10 +220,11 @@ export class HttpServer {
     }
     const dashboard = this.opts.dashboard;
     if (dashboard && req.method === 'GET' && url.pathname === '/live') {
+      if (req.headers.authorization && this.backedOff(req, res, 'viewer')) return;
       const viewer = this.authenticateViewer(req, dashboard);
       if (!viewer) {
-        // a page opened without a token yet is not an attack: only a wrong token counts
-        if (req.headers.authorization) this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress));
+        // a page opened without a token yet is not an attack: only a wrong token counts (and ends the connection)
+        if (req.headers.authorization) this.authFailed(req, res, 'viewer');
         this.json(res, 401, {
           error: 'viewer token required (Authorization: Bearer <token>)',
           code: 'AUTH_FAILED',
@@ -244,21 +252,49 @@ export class HttpServer {
       }
     }
     if (req.method === 'POST' && url.pathname.startsWith('/api/')) {
+      if (this.backedOff(req, res, 'admin')) return;
       const admin = this.authenticateAdmin(req);
       if (!admin) {
-        this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress));
+        this.authFailed(req, res, 'admin');
         this.json(res, 401, {
           error: 'admin token required (Authorization: Bearer <token>)',
           code: 'AUTH_FAILED',
         });
         return;
       }
+      this.opts.guard?.authSucceeded(normalizeIp(req.socket.remoteAddress), 'admin');
       const body = await this.readJson(req, res);
       if (body === undefined) return;
       await this.adminAction(url.pathname, body, admin, res);
       return;
     }
     this.json(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+  }
+
+  /**
+   * A failed token ends its connection: counted against the address and this kind of token, the answer
+   * says `connection: close`, and nothing pipelined behind it is served.
+   */
+  private authFailed(req: IncomingMessage, res: ServerResponse, identity: 'admin' | 'viewer'): void {
+    this.opts.guard?.authFailed(normalizeIp(req.socket.remoteAddress), identity);
+    this.failedAuth.add(req.socket);
+    res.shouldKeepAlive = false;
+    res.setHeader('connection', 'close');
+  }
+
+  /** Answers 429 and ends the connection while this address's tokens of this kind are backed off. */
+  private backedOff(req: IncomingMessage, res: ServerResponse, identity: 'admin' | 'viewer'): boolean {
+    const gate = this.opts.guard?.mayTry(normalizeIp(req.socket.remoteAddress), identity) ?? { ok: true };
+    if (gate.ok) return false;
+    this.failedAuth.add(req.socket);
+    res.shouldKeepAlive = false;
+    res.setHeader('connection', 'close');
+    res.setHeader('retry-after', String(Math.ceil(gate.retryAfterMs / 1000)));
+    this.json(res, 429, {
+      error: 'too many failed authentications from this address; retry later',
+      code: 'RATE_LIMITED',
+    });
+    return true;
   }
 
   private async adminAction(path: string, body: Record<string, unknown>, admin: string, res: ServerResponse) {

@@ -267,8 +267,8 @@ describe('agent identity, roles and limits', () => {
     m.master.guard.authSucceeded('127.0.0.1');
   });
 
-  it('backs off an address after repeated failed authentications (connections refused, then allowed again)', async () => {
-    // limits.authFailures defaults to 5: the 5th failure blocks the address for 1 s (then 2 s, 4 s ...)
+  it('backs off an agent id after repeated failed authentications from an address (refused, then allowed again)', async () => {
+    // limits.authFailures defaults to 5: the 5th failure blocks web1 from this address for 1 s (then 2 s ...)
     for (let i = 0; i < 5; i++) {
       const c = new Client(m);
       await c.opened();
@@ -276,9 +276,12 @@ describe('agent identity, roles and limits', () => {
       await c.closed;
     }
     const blocked = new Client(m);
-    await assert.rejects(blocked.opened());
+    await blocked.opened();
+    blocked.send(hello('web1', 'app', tokens.web1!));
+    const refused = await blocked.closed;
+    assert.equal(refused.code, CloseCodes.AUTH_FAILED);
+    assert.match(refused.reason, /too often from this address/);
     assert.ok(m.master.guard.stats()['auth-backoff'] >= 1);
-    assert.ok((m.master.status().limits as { blockedAddresses: number }).blockedAddresses >= 1);
     await new Promise((r) => setTimeout(r, 2100));
     const c = await join(m, 'web1', 'app', tokens.web1!);
     c.ws.close();
@@ -307,6 +310,24 @@ describe('address guard and replay guard (pure, on a manual clock)', () => {
     assert.deepEqual(g.admit('10.0.0.3'), { ok: true });
     g.authSucceeded('10.0.0.3');
     assert.equal(g.authFailed('10.0.0.3'), 0);
+  });
+
+  it('keys failures by address and identity: one bad identity backs off alone, guessed identities block the address', () => {
+    const clock = new ManualClock(0);
+    const g = new AddressGuard({ clock, connectionsPerAddress: 10, authFailures: 2, maxBackoffMs: 4000 });
+    assert.equal(g.authFailed('10.0.0.4', 'web1'), 0);
+    assert.equal(g.authFailed('10.0.0.4', 'web1'), 1000);
+    assert.equal(g.authFailed('10.0.0.4', 'web1'), 2000);
+    assert.equal(g.mayTry('10.0.0.4', 'web1').ok, false);
+    assert.deepEqual(g.mayTry('10.0.0.4', 'web2'), { ok: true }, 'the neighbour behind the same address');
+    assert.deepEqual(g.mayTry('10.0.0.5', 'web1'), { ok: true }, 'the same id elsewhere');
+    assert.deepEqual(g.admit('10.0.0.4'), { ok: true }, 'one identity does not block the address');
+    clock.advance(2001);
+    assert.deepEqual(g.mayTry('10.0.0.4', 'web1'), { ok: true });
+    g.authFailed('10.0.0.4', 'guess-a');
+    assert.equal(g.admit('10.0.0.4').ok, false, 'a second failing identity: the address is refused');
+    g.authSucceeded('10.0.0.4', 'web1');
+    assert.equal(g.admit('10.0.0.4').ok, false, "one identity's success does not clear the address");
   });
 
   it('rejects a repeated id; once bound, a foreign or missing sid and a seq that does not grow; never looks at ts', () => {
