@@ -49,4 +49,5 @@ export class LoginBackoff {
   }
 }
 
-const key = (ip: string, user: string) => `${ip}\u0000${user}`;
+/** User names are at most 64 characters: a longer one (never a real user) is kept short as a key. */
+const key = (ip: string, user: string) => `${ip}\u0000${user.slice(0, 65)}`;
