@@ -11,7 +11,14 @@ import { pinnedRequest } from '../../shared/tls/pinned-request.js';
 import { DrillProgress } from '../drill/drill-progress.js';
 import { formatDrillReport } from '../drill/format-drill-report.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { cliFingerprints, FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
+import {
+  cliFingerprints,
+  FINGERPRINT_OPTION,
+  getStatus,
+  httpBase,
+  plaintextRefusal,
+  useFingerprint,
+} from './master-client.js';
 
 const USAGE = 'usage: upsfleet drill [--master URL] [--token T] [--json] [--timeout SECONDS]\n';
 
@@ -35,6 +42,8 @@ export const drillCommand: CommandHandler = async (argv, io) => {
     io.stderr(`upsfleet drill: an admin token is required (--token or UPSFLEET_ADMIN_TOKEN)\n${USAGE}`);
     return ExitCodes.USAGE;
   }
+  const refused = plaintextRefusal('drill', master, io);
+  if (refused !== null) return refused;
   const timeoutMs = Number(values.timeout) * 1000;
   const intervalMs = Number(values.interval);
   if (!(timeoutMs > 0) || !(intervalMs > 0)) {

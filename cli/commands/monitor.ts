@@ -10,7 +10,13 @@ import { SseParser } from '../../shared/http/sse.js';
 import { type PinnedStream, pinnedStream } from '../../shared/tls/pinned-request.js';
 import { frame, monitorLines } from '../monitor/render-monitor.js';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { cliFingerprints, FINGERPRINT_OPTION, httpBase, useFingerprint } from './master-client.js';
+import {
+  cliFingerprints,
+  FINGERPRINT_OPTION,
+  httpBase,
+  plaintextRefusal,
+  useFingerprint,
+} from './master-client.js';
 
 const USAGE = 'usage: upsfleet monitor [URL] [--token T] [--fingerprint sha256:...]\n';
 const REDRAW_MIN_MS = 100;
@@ -39,6 +45,10 @@ export const monitorCommand: CommandHandler = async (argv, io) => {
   useFingerprint(values.fingerprint);
   const base = httpBase(positionals[0] ?? 'http://127.0.0.1:8740');
   const token = values.token ?? process.env.UPSFLEET_TOKEN ?? process.env.UPSFLEET_ADMIN_TOKEN;
+  if (token) {
+    const refused = plaintextRefusal('monitor', base, io);
+    if (refused !== null) return refused;
+  }
   const out = process.stdout;
   const tty = out.isTTY === true;
   const stdin = process.stdin;

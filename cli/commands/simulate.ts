@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type CommandHandler, ExitCodes } from './command.js';
-import { FINGERPRINT_OPTION, postAdmin, useFingerprint } from './master-client.js';
+import { FINGERPRINT_OPTION, plaintextRefusal, postAdmin, useFingerprint } from './master-client.js';
 
 export const simulateCommand: CommandHandler = async (argv, io) => {
   const { values, positionals } = parseArgs({
@@ -20,6 +20,8 @@ export const simulateCommand: CommandHandler = async (argv, io) => {
     io.stderr('upsfleet simulate: an admin token is required (--token or UPSFLEET_ADMIN_TOKEN)\n');
     return ExitCodes.USAGE;
   }
+  const refused = plaintextRefusal('simulate', master, io);
+  if (refused !== null) return refused;
   const [action, ...args] = positionals;
   if (action === 'set' && args.length === 2) {
     return postAdmin(master, '/api/simulate', token, { name: args[0], value: args[1] }, io);
