@@ -16,7 +16,7 @@ export interface HidReportHealth {
   truncated: number;
   /** Per report ID (decimal), only IDs with a failure. */
   byReport: Record<string, ReportCounts>;
-  /** Report IDs not refreshed by the last `staleAfterPolls` polls that asked for them. */
+  /** Report IDs read before and not refreshed by the last `staleAfterPolls` polls that asked for them. */
   staleReports: number[];
   staleAfterPolls: number;
 }
@@ -66,9 +66,10 @@ export class ReportHealth {
     this.missed.set(reportId, 0);
   }
 
-  /** A poll asked for the report ID and got nothing decodable. */
+  /** A poll asked for the report ID and got nothing decodable (an ID that never answered holds no value). */
   missedPoll(reportId: number): void {
-    this.missed.set(reportId, (this.missed.get(reportId) ?? 0) + 1);
+    const missed = this.missed.get(reportId);
+    if (missed !== undefined) this.missed.set(reportId, missed + 1);
   }
 
   staleReports(): Set<number> {
