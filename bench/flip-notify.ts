@@ -10,8 +10,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { admin, closeAdmin, startMaster } from './fanout.js';
-import { agentCommand } from './footprint.js';
-import { median, nowMs, percentile, rssMiB, sleep } from './measure.js';
+import { agentCommand, agentUnitNodeFlags } from './footprint.js';
+import { median, nowMs, percentile, privateMiB, rssMiB, sleep } from './measure.js';
 import { markerLines, NutRig, notifiedAt, nutMissing, writeNotifyScript } from './nut-tools.js';
 
 export interface FlipResult {
@@ -69,7 +69,9 @@ export async function nutFlip(pollFreq: number | undefined, rounds: number): Pro
   }
 }
 
-export async function upsfleetFlip(rounds: number): Promise<FlipResult & { agentIdleRssMiB: number }> {
+export async function upsfleetFlip(
+  rounds: number,
+): Promise<FlipResult & { agentIdleRssMiB: number; agentIdlePrivateMiB: number; nodeFlags: string[] }> {
   const m = await startMaster([{ id: 'host1', group: 'app' }], [{ groups: ['app'] }]);
   let agent: ChildProcess | null = null;
   try {
@@ -101,6 +103,7 @@ export async function upsfleetFlip(rounds: number): Promise<FlipResult & { agent
     // idle: connected, nothing happening, for a while (the footprint an operator sees in `systemctl status`)
     await sleep(5000);
     const idleRss = rssMiB(child.pid!);
+    const idlePrivate = privateMiB(child.pid!);
     const samples: number[] = [];
     for (let r = 0; r < rounds; r++) {
       for (const [status, event] of [
@@ -115,7 +118,12 @@ export async function upsfleetFlip(rounds: number): Promise<FlipResult & { agent
         await sleep(100);
       }
     }
-    return { ...summary('upsfleet agent', samples, rssMiB(child.pid!)), agentIdleRssMiB: idleRss };
+    return {
+      ...summary('upsfleet agent', samples, rssMiB(child.pid!)),
+      agentIdleRssMiB: idleRss,
+      agentIdlePrivateMiB: idlePrivate,
+      nodeFlags: agentUnitNodeFlags(),
+    };
   } finally {
     if (agent && agent.exitCode === null) {
       const exited = new Promise((r) => agent!.once('exit', r));

@@ -1,12 +1,23 @@
 /** Small measuring helpers shared by the benchmark sections: RSS from /proc, percentiles, the machine. */
-import { readFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 
 /** Resident set size of a process (MiB), or NaN when it is gone. */
 export function rssMiB(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Private (anonymous) resident memory of a process (MiB): RSS without the mapped node binary and libraries. */
+export function privateMiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
   } catch {
     return Number.NaN;
   }
@@ -66,4 +77,23 @@ export function rssPeak(pid: number, everyMs = 50): { stop(): number } {
       return Math.max(peak, rssMiB(pid) || 0);
     },
   };
+}
+
+/** Median time (ms) of appending a line and fsyncing it in the temp dir: what a journaled decision waits for. */
+export function fsyncMedianMs(samples = 30): number {
+  const dir = mkdtempSync(join(tmpdir(), 'upsfleet-bench-fsync-'));
+  const fd = openSync(join(dir, 'j'), 'a');
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const t0 = performance.now();
+      writeSync(fd, `{"kind":"power","i":${i}}\n`);
+      fsyncSync(fd);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return median(times);
 }

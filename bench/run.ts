@@ -16,8 +16,9 @@ import { parseArgs } from 'node:util';
 import { exhaustionProbes, type ProbeResult } from './exhaustion.js';
 import { type FanoutResult, fanout } from './fanout.js';
 import { type FlipResult, nutFlip, upsfleetFlip } from './flip-notify.js';
+import { bareNodeMiB } from './footprint.js';
 import { type ListVarResult, listVar } from './listvar.js';
-import { machine } from './measure.js';
+import { fsyncMedianMs, machine } from './measure.js';
 import { measureStepGaps } from './step-gaps.js';
 
 const SECTIONS = ['flip', 'listvar', 'fanout', 'probes', 'steps'] as const;
@@ -77,17 +78,36 @@ async function main(): Promise<void> {
         met: nut === nutDefault ? yes(ours.p50 <= 12 && nut.p50 / ours.p50 >= 250) : '',
       });
     }
-    const upsmonRss = [nutDefault, nutFast].find(
-      (x): x is FlipResult => typeof x !== 'string',
-    )?.watcherRssMiB;
+    const fsyncMs = fsyncMedianMs();
+    json.fsyncMedianMs = fsyncMs;
+    rows.push({
+      measure: '  of which: journal fsync before the event, p50 ms',
+      nut: '',
+      upsfleet: f1(fsyncMs),
+      ratio: '',
+      target: '',
+      met: '',
+    });
+    const upsmon = [nutDefault, nutFast].find((x): x is FlipResult => typeof x !== 'string');
+    const floor = await bareNodeMiB();
+    json.bareNode = floor;
     rows.push({
       measure: 'idle host watcher RSS MiB (upsmon / agent)',
-      nut: f1(upsmonRss ?? Number.NaN),
+      nut: f1(upsmon?.watcherRssMiB ?? Number.NaN),
       upsfleet: f1(ours.agentIdleRssMiB),
-      ratio: upsmonRss ? `${f1(ours.agentIdleRssMiB / upsmonRss)}x larger` : '',
+      ratio: upsmon ? `${f1(ours.agentIdleRssMiB / upsmon.watcherRssMiB)}x larger` : '',
       target: '<= 40 MiB',
       met: yes(ours.agentIdleRssMiB <= 40),
     });
+    rows.push({
+      measure: '  agent private MiB; a bare node RSS / private',
+      nut: '',
+      upsfleet: `${f1(ours.agentIdlePrivateMiB)}; ${f1(floor.rss)} / ${f1(floor.private)}`,
+      ratio: '',
+      target: '',
+      met: '',
+    });
+    notes.push(`agent started as its unit starts it: node ${ours.nodeFlags.join(' ')}`);
   }
 
   if (sections.has('listvar')) {
