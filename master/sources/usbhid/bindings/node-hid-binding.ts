@@ -96,7 +96,9 @@ export class NodeHidBinding implements HidBinding {
     } catch (err) {
       throw classifyOpenError(err, path);
     }
-    const info = (await this.list()).find((d) => d.path === path) ?? {
+    // The handle is open: a failed enumeration must not leak it, only cost the identity strings.
+    const listed = await this.list().catch(() => [] as HidDeviceInfo[]);
+    const info = listed.find((d) => d.path === path) ?? {
       path,
       vendorId: '0000',
       productId: '0000',
