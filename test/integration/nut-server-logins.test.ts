@@ -66,7 +66,7 @@ async function tryLogin(
   const replies = [await next(), await next(), await next()];
   const closed = await Promise.race([
     next().then((l) => l === null),
-    new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)), // a busy machine is slow to close
   ]);
   s.destroy();
   return { replies, closed };
@@ -128,6 +128,12 @@ describe('NUT port: slot hoarding and password guessing (real master process)', 
       other.destroy();
     } finally {
       for (const s of hoard) s.destroy();
+      // the next test starts from 127.0.0.1 once the master has seen every one of these go
+      for (let i = 0; i < 200; i++) {
+        const status = await fleet.getJson<{ nut: { connections: number } }>('/status');
+        if (status.nut.connections === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   });
 
@@ -164,8 +170,9 @@ describe('NUT port: slot hoarding and password guessing (real master process)', 
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg?: string; refused?: number; refusedTotal?: number });
     const refusals = log.filter((e) => /NUT (LOGIN refused|authentication)/.test(e.msg ?? ''));
+    // one line per kind a minute: a handful even where this test takes minutes on a busy machine
     assert.ok(
-      refusals.length >= 1 && refusals.length <= 6,
+      refusals.length >= 1 && refusals.length <= 10,
       `${refusals.length} log lines for 601 refused logins`,
     );
     assert.ok(
