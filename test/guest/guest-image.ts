@@ -16,6 +16,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
 } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
@@ -174,7 +175,7 @@ export async function baseArchive(kernel: GuestKernel, cacheDir: string): Promis
   const key = createHash('sha256')
     .update(
       JSON.stringify({
-        format: 2,
+        format: 4,
         kernel: basename(kernel.deb),
         modules: kernel.modules.map((m) => basename(m)),
         node: [process.version, stamp(process.execPath)],
@@ -190,6 +191,10 @@ export async function baseArchive(kernel: GuestKernel, cacheDir: string): Promis
     const partial = `${file}.partial-${process.pid}`;
     await writeCpioGz(partial, baseEntries(kernel), 1);
     renameSync(partial, file);
+    // one base at a time: an older one (another node, kernel or node-hid) is 40 MB nobody needs
+    for (const old of readdirSync(cacheDir))
+      if (/^base-[0-9a-f]{16}\.cpio\.gz$/.test(old) && join(cacheDir, old) !== file)
+        rmSync(join(cacheDir, old), { force: true });
   }
   return file;
 }

@@ -73,6 +73,8 @@ export interface BootOptions {
 }
 
 export function bootGuest(opts: BootOptions): Promise<GuestRun> {
+  // a name pattern for the guest's runner, without spaces (it travels on the kernel command line)
+  const only = process.env.UPSFLEET_GUEST_ONLY?.replace(/\s/g, '.');
   const accel =
     process.env.UPSFLEET_GUEST_ACCEL === 'kvm'
       ? ['-accel', 'kvm', '-cpu', 'host']
@@ -95,7 +97,7 @@ export function bootGuest(opts: BootOptions): Promise<GuestRun> {
     '-initrd',
     opts.initrd,
     '-append',
-    'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
+    `console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init${only ? ` upsfleet.only=${only}` : ''}`,
   ];
   const run: GuestRun = { results: [], console: [], timedOut: false, qemuExit: null };
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -223,10 +223,14 @@ describe('live probe --path equals probe --replay (manufacturer aside)', () => {
         assert.equal(live.code, 0, live.stderr);
         const replay = await probe(['--replay', join(FIXTURES, file), '--json']);
         assert.equal(replay.code, 0, replay.stderr);
+        const liveVars = JSON.parse(live.stdout) as UpsVars;
         assert.deepEqual(
-          withoutManufacturer(JSON.parse(live.stdout) as UpsVars),
+          withoutManufacturer(liveVars),
           withoutManufacturer(JSON.parse(replay.stdout) as UpsVars),
         );
+        // a device that answers no report gives no status flag: nothing may claim OL (issue 11, bug 8)
+        if (Object.keys(load(file).capture.featureReports).length === 0)
+          assert.equal(liveVars['ups.status'], undefined, 'no invented ups.status');
       } finally {
         emulator.stop();
       }
@@ -364,6 +368,83 @@ function readExpected(file: string): Record<string, string> {
       .expected ?? {}
   );
 }
+
+describe('a master on an emulated UPS (the docs/DEVICES.md walk-through)', () => {
+  it('reads it (OL), follows the outage (OB, then LB), and at critical sends killpower to the device', async () => {
+    const { emulator, lines, hidraw } = await emulate('cyberpower-cp1500avrlcda.json');
+    // step 2: probe lists it like a UPS on the USB port
+    const list = await probe([]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, new RegExp(`^0764 +0501 .*${hidraw} +cyberpower`, 'm'));
+    const dir = mkdtempSync('/tmp/lab-');
+    const config = join(dir, 'master.yaml');
+    writeFileSync(
+      config,
+      [
+        `master: { id: lab, listen: "127.0.0.1:8740", stateDir: ${join(dir, 'state')} }`,
+        'ups:',
+        '  source: { type: usbhid, vendorId: "0764" }',
+        'policy: { debounce: 1s }',
+        'sequence: []',
+        'shutdown: { dryRun: true }',
+      ].join('\n'),
+    );
+    const master = spawn(process.execPath, [CLI, 'master', '-c', config], {
+      env: { ...process.env, UPSFLEET_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    master.stdout.on('data', (c: Buffer) => {
+      output += c;
+    });
+    master.stderr.on('data', (c: Buffer) => {
+      output += c;
+    });
+    const status = async (): Promise<string | undefined> => {
+      try {
+        const res = await fetch('http://127.0.0.1:8740/status');
+        const body = (await res.json()) as { ups?: { vars?: UpsVars } };
+        return body.ups?.vars?.['ups.status'];
+      } catch {
+        return undefined;
+      }
+    };
+    const statusIs = async (re: RegExp, what: string) => {
+      const end = Date.now() + 60_000;
+      let last: string | undefined;
+      while (Date.now() < end) {
+        last = await status();
+        if (last !== undefined && re.test(last)) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`ups.status never ${what} (last ${last}); master output:\n${output.slice(-3000)}`);
+    };
+    try {
+      await statusIs(/^OL\b/, 'OL');
+      emulator.set('PresentStatus.ACPresent', 0);
+      emulator.set('PresentStatus.Discharging', 1);
+      emulator.set('PresentStatus.Charging', 0);
+      await statusIs(/\bOB\b/, 'OB');
+      emulator.set('PresentStatus.BelowRemainingCapacityLimit', 1);
+      await until(
+        `killpower on the device (master output:\n${output.slice(-3000)})`,
+        () => lines.find((l) => l.level === 40 && l.msg.includes('killpower')),
+        90_000,
+      );
+      assert.ok(emulator.setReports.length > 0);
+      assert.match(output, /sending killpower to the UPS/);
+    } finally {
+      master.kill('SIGTERM');
+      const stopped = await Promise.race([
+        new Promise((r) => master.on('close', () => r(true))),
+        new Promise((r) => setTimeout(() => r(false), 15_000)),
+      ]);
+      if (!stopped) master.kill('SIGKILL');
+      emulator.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('permissions', () => {
   it('a non-root probe gets the permission error with its udev hint (exit 6)', async () => {

@@ -6,11 +6,16 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# loopback for the master's listeners (a bare kernel leaves lo down)
+ifconfig lo 127.0.0.1 up
 for m in /modules/*.ko; do
   insmod "$m" || echo "@@UPSFLEET-GUEST insmod-failed $m"
 done
 echo "@@UPSFLEET-GUEST booted $(uname -r) uhid=$(test -c /dev/uhid && echo yes || echo no)"
 cd /upsfleet || poweroff -f
-node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=./guest-reporter.mjs guest-suite.cjs
+# upsfleet.only=REGEX on the kernel command line (UPSFLEET_GUEST_ONLY on the host) runs the matching tests only
+only=$(sed -n 's/.*upsfleet\.only=\([^ ]*\).*/\1/p' /proc/cmdline)
+node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=./guest-reporter.mjs \
+  ${only:+--test-name-pattern="$only"} guest-suite.cjs
 echo "@@UPSFLEET-GUEST exit $?"
 poweroff -f
