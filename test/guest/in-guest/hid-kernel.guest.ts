@@ -55,7 +55,7 @@ async function emulate(file: string) {
   return { emulator, lines, hidraw: await ready };
 }
 
-function waitReady(emulator: UpsEmulator, ms = 20_000): Promise<string> {
+function waitReady(emulator: UpsEmulator, ms = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no hidraw node within ${ms} ms`)), ms);
     const off = emulator.onReady((hidraw) => {
@@ -86,7 +86,7 @@ function withoutManufacturer(vars: UpsVars): UpsVars {
   return out;
 }
 
-async function until<T>(what: string, get: () => T | undefined, ms = 20_000): Promise<T> {
+async function until<T>(what: string, get: () => T | undefined, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = get();
@@ -148,7 +148,7 @@ describe('upsfleet emulate (the CLI) makes a kernel HID device', () => {
     const exited = new Promise<number | null>((r) => child.on('close', r));
     try {
       const ready = () => lines.filter((l) => l.msg === 'ready');
-      const hidraw = (await until(`ready (stderr: ${stderr})`, () => ready()[0]?.hidraw, 60_000)) as string;
+      const hidraw = (await until(`ready (stderr: ${stderr})`, () => ready()[0]?.hidraw, 120_000)) as string;
       const node = hidraw.replace('/dev/', '');
       assert.ok(existsSync(hidraw), `${hidraw} exists`);
       const sysDescriptor = readFileSync(`/sys/class/hidraw/${node}/device/report_descriptor`);

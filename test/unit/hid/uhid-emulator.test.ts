@@ -4,6 +4,9 @@
  * QEMU guest suite, test/guest/.)
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { replayCapture } from '../../../master/sources/usbhid/capture-replay.js';
@@ -15,7 +18,7 @@ import { UpsEmulator } from '../../../master/sources/usbhid/emulator/ups-emulato
 import { bytesToHex, hexToBytes } from '../../../master/sources/usbhid/hid/hex.js';
 import { decodeField, encodeField } from '../../../master/sources/usbhid/hid/report-codec.js';
 import { ManualClock } from '../../../shared/clock.js';
-import { type Fixture, loadFixture } from './fixtures.js';
+import { FIXTURE_DIR, type Fixture, loadFixture } from './fixtures.js';
 
 class FakeKernel implements UhidChannel {
   readonly written: Buffer[] = [];
@@ -222,5 +225,33 @@ describe('uhid emulator', () => {
       parseScript('# outage\nunplug # pull it\nwait 2s\n').map((s) => s.kind),
       ['unplug', 'wait'],
     );
+  });
+});
+
+describe('upsfleet emulate on a machine without uhid', () => {
+  it('exits 5 (no device) telling how to load the uhid module; a malformed script exits 7 naming its line', async () => {
+    const { emulateCommand } = await import('../../../cli/commands/emulate.js');
+    const capture = `${FIXTURE_DIR}/apc-back-ups-500.json`;
+    let stderr = '';
+    const io = {
+      stdout: () => {},
+      stderr: (t: string) => {
+        stderr += t;
+      },
+    };
+    assert.equal(await emulateCommand([capture, '--uhid', '/nonexistent/uhid'], io), 5);
+    assert.match(
+      stderr,
+      /\/nonexistent\/uhid does not exist: load the kernel's uhid module \(`sudo modprobe uhid`\)/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'upsfleet-emulate-'));
+    try {
+      writeFileSync(join(dir, 'bad.script'), 'wait 1s\nunplug now\n');
+      stderr = '';
+      assert.equal(await emulateCommand([capture, '--script', join(dir, 'bad.script')], io), 7);
+      assert.match(stderr, /bad\.script:2: unplug takes 0 arguments, got 1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
