@@ -4,7 +4,7 @@
  * pin as `master.fingerprint`. `upsfleet init master` does the same and creates the empty tokens file.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -44,13 +44,32 @@ export function keygen(opts: {
   const kc = createSelfSigned({ commonName: opts.commonName, altNames });
   mkdirSync(dirname(opts.keyFile), { recursive: true, mode: 0o700 });
   mkdirSync(dirname(opts.certFile), { recursive: true });
-  writeFileSync(opts.keyFile, kc.keyPem, { mode: 0o600 });
+  writeSecret(opts.keyFile, kc.keyPem);
   writeFileSync(opts.certFile, kc.certPem, { mode: 0o644 });
   return {
     certFile: opts.certFile,
     keyFile: opts.keyFile,
     fingerprint: fingerprintOfDer(new X509Certificate(kc.certPem).raw),
   };
+}
+
+/**
+ * Writes a private key with mode 0600 whatever the mode of the file it replaces (writeFileSync's `mode`
+ * applies only to a new file: `--force` over a 0644 key kept 0644 while printing 0600). A new file is
+ * written beside it with 0600 and renamed over it; the mode is then checked, and fixed if a umask or an
+ * odd filesystem had it otherwise.
+ */
+function writeSecret(path: string, text: string): void {
+  const next = `${path}.${process.pid}.new`;
+  writeFileSync(next, text, { mode: 0o600, flag: 'wx' });
+  chmodSync(next, 0o600);
+  renameSync(next, path);
+  if ((statSync(path).mode & 0o777) !== 0o600) chmodSync(path, 0o600);
+  const mode = statSync(path).mode & 0o777;
+  if (mode !== 0o600)
+    throw new Error(
+      `${path} has mode 0${mode.toString(8)} after chmod 600: refusing to leave a readable key`,
+    );
 }
 
 export function printFingerprint(io: CommandIo, r: KeygenResult): void {

@@ -3,7 +3,7 @@
  * last (`{"seq":7,"kind":...,"crc":"1a2b3c4d"}`). Readers that only want the fields can JSON.parse a
  * line as it is; the journal itself checks the CRC, so a torn or bit-flipped line is never believed.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 
 export type JournalRecord = Record<string, unknown> & { kind: string };
 

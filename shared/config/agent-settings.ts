@@ -1,5 +1,5 @@
 /** The agent's settings: the config file validated, defaults applied, token read. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { UpsfleetError } from '../errors.js';
@@ -242,14 +242,34 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
   const readToken = (inline: string | undefined, tokenFile: string | undefined, at: string) => {
     if (inline !== undefined || tokenFile === undefined) return inline;
     const path = abs(tokenFile);
+    let text: string;
+    let mode: number;
     try {
-      return readFileSync(path, 'utf8').trim();
+      text = readFileSync(path, 'utf8');
+      mode = statSync(path).mode & 0o777;
     } catch (err) {
       throw new UpsfleetError(
         'CONFIG_NOT_FOUND',
         `${file}: ${at}/tokenFile: cannot read ${path} (${(err as Error).message})`,
       );
     }
+    // like ssh with a private key: a secret others can read is refused, not used
+    if ((mode & 0o077) !== 0)
+      throw new UpsfleetError(
+        'TOKEN_FILE_INSECURE',
+        `${file}: ${at}/tokenFile: ${path} has mode 0${mode.toString(8)}, so group or others can read or change the agent's token; run chmod 600 ${path}`,
+        { path, mode: `0${mode.toString(8)}` },
+      );
+    const token = text.trim();
+    if (token === '')
+      throw new UpsfleetError(
+        'TOKEN_FILE_EMPTY',
+        `${file}: ${at}/tokenFile: ${path} is empty: it holds no token`,
+        {
+          path,
+        },
+      );
+    return token;
   };
   const token = readToken(c.agent.token, c.agent.tokenFile, '/agent');
   const supplies: SupplySpec[] | undefined = c.supplies?.map((sp, i) => {

@@ -1,0 +1,198 @@
+/**
+ * deploy/ansible on real Debian 12 hosts (systemd as PID 1, systemd-nspawn containers on a bridge of their
+ * own), reached over SSH as the sudo user `deploy` with become, apt through the fleet's proxy to this
+ * machine's Debian archives. One fleet for the whole file, the cases in order, each building on the last:
+ * a first run that fails at token generation and the rerun that heals it, idempotence, check mode, --limit,
+ * the CLI on the master, the usbhid source, the master's NUT server/hooks/killpower/TLS options, a host
+ * added, the master rebooted, and last a real power-off of the agent hosts in sequence order.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pinnedRequest } from '../../shared/tls/pinned-request.js';
+import { type FleetLayout, REPO_ROOT, runPlaybook, writeInventory } from './ansible-run.js';
+import { createHostFleet, type HostFleet, hostFleetSkipReason } from './host-fleet.js';
+
+const skip = hostFleetSkipReason();
+const DIST = process.env.UPSFLEET_DIST_DIR ?? join(REPO_ROOT, 'dist');
+const MASTER = 'ups-master';
+const PORT = 8740;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+interface StatusJson {
+  agents: Array<{ id: string; connected: boolean; version: string | null }>;
+  ups: { vars: Record<string, string> };
+  sequence: {
+    state?: string;
+    steps?: Array<{
+      index: number | null;
+      groups: string[];
+      endedBy: string | null;
+      members: Array<{ id: string; state: string; dryRun: boolean | null; downAt: number | null }>;
+    }>;
+  };
+}
+
+describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: ${skip}` : false }, () => {
+  let fleet: HostFleet;
+  let work: string;
+  const layout: FleetLayout = {
+    master: MASTER,
+    agents: { app: ['app1'], db: ['db1'] },
+    hostVars: { [MASTER]: { upsfleet_master_udev_vendor: '051d', upsfleet_master_udev_product: '0002' } },
+  };
+  let vars: Record<string, unknown>;
+  const inventory = () => writeInventory(fleet, layout, join(work, 'hosts.json'));
+  const varsFile = () => {
+    const f = join(work, 'vars.json');
+    writeFileSync(f, JSON.stringify(vars, null, 2));
+    return f;
+  };
+  /** The playbook's output, followed on failure by the units' journals (what a user would look at next). */
+  const playbook = async (args: string[] = []) => {
+    const run = await runPlaybook({
+      inventory: inventory(),
+      varsFile: varsFile(),
+      workDir: work,
+      args,
+      timeoutMs: 600_000,
+    });
+    if (run.status !== 0) run.out += await journals();
+    return run;
+  };
+  const journals = async () => {
+    const parts = await Promise.all(
+      [...fleet.hosts.values()]
+        .filter((h) => h.running)
+        .map(async (h) => {
+          const unit = h.name === MASTER ? 'upsfleet-master' : 'upsfleet-agent';
+          return `\n--- ${h.name}: journalctl -u ${unit}\n${(await h.ssh(`journalctl -u ${unit} --no-pager -n 40`)).out}`;
+        }),
+    );
+    return parts.join('');
+  };
+  const host = (name: string) => {
+    const h = fleet.hosts.get(name);
+    assert.ok(h, `no host ${name}`);
+    return h;
+  };
+  const onMaster = async (command: string) => {
+    const r = await host(MASTER).ssh(command);
+    assert.equal(r.code, 0, `on ${MASTER}: ${command}\n${r.out}`);
+    return r.out;
+  };
+  const fingerprint = async () =>
+    (JSON.parse(await onMaster('cat /etc/ansible/facts.d/upsfleet.fact')) as { fingerprint: string })
+      .fingerprint;
+  const masterStatus = async (): Promise<StatusJson> => {
+    const res = await pinnedRequest(`https://${host(MASTER).address}:${PORT}/status`, {
+      fingerprints: [await fingerprint()],
+    });
+    assert.equal(res.status, 200, res.text);
+    return JSON.parse(res.text) as StatusJson;
+  };
+  const agentNames = () => Object.values(layout.agents).flat();
+  const waitConnected = async (names: string[], timeoutMs = 90_000) => {
+    let last = '';
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      try {
+        const s = await masterStatus();
+        const up = s.agents.filter((a) => a.connected).map((a) => a.id);
+        last = JSON.stringify(s.agents);
+        if (names.every((n) => up.includes(n))) return s;
+      } catch (err) {
+        last = String(err);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`agents ${names.join(', ')} not all connected: ${last}\n${await journals()}`);
+  };
+  before(async () => {
+    for (const f of ['upsfleet.cjs', 'upsfleet-agent.cjs']) {
+      if (!existsSync(join(DIST, f))) {
+        const b = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'build-bundles.mjs')], {
+          cwd: REPO_ROOT,
+          encoding: 'utf8',
+        });
+        assert.equal(b.status, 0, b.stderr);
+      }
+    }
+    work = mkdtempSync(join(tmpdir(), 'upsfleet-hosts-ansible-'));
+    fleet = await createHostFleet([{ name: MASTER }, { name: 'app1' }, { name: 'db1' }]);
+    console.log(`host fleet: ${JSON.stringify(fleet.timings)}`);
+    vars = {
+      upsfleet_dist_dir: DIST,
+      upsfleet_sequence: [
+        { groups: ['app'], deadline: '90s', settle: '1s' },
+        { groups: ['db'], deadline: '90s' },
+      ],
+      upsfleet_master_source: {
+        type: 'simulated',
+        script: 'ups.status: OL\nbattery.charge: 100\nbattery.runtime: 1800\n',
+      },
+      upsfleet_master_policy: { debounce: '1s', deadtime: '30s' },
+      upsfleet_master_mdns: false,
+      // the master host stays up to tell what happened; the agents' hosts power off for real
+      upsfleet_master_dry_run: true,
+      upsfleet_agent_deadtime: '60s',
+    };
+  });
+
+  after(async () => {
+    await fleet?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a first run that fails at token generation leaves no empty token, and the rerun heals the fleet', {
+    timeout: 900_000,
+  }, async () => {
+    // the injected failure: the master's CLI exits non-zero, as a broken or too old one would
+    const broken = join(work, 'broken-dist');
+    spawnSync('mkdir', ['-p', broken]);
+    writeFileSync(
+      join(broken, 'upsfleet.cjs'),
+      "#!/usr/bin/env node\nprocess.stderr.write('injected failure\\n');\nprocess.exit(1);\n",
+    );
+    writeFileSync(join(broken, 'upsfleet-agent.cjs'), readFileSync(join(DIST, 'upsfleet-agent.cjs')));
+    vars.upsfleet_dist_dir = broken;
+    const failed = await playbook();
+    console.log(`failing first run: ${failed.ms} ms`);
+    assert.notEqual(failed.status, 0, failed.out);
+    assert.match(failed.out, /Generate a token per agent/);
+    assert.equal(failed.recap.get(MASTER)?.failed, 1, failed.out);
+    const left = await onMaster('find /etc/upsfleet/tokens -type f -printf "%f %s\\n"');
+    assert.equal(left.trim(), '', `token files left by the failed run:\n${left}`);
+
+    vars.upsfleet_dist_dir = DIST;
+    const run = await playbook();
+    console.log(`healing run: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    for (const name of [MASTER, ...agentNames()]) assert.equal(run.recap.get(name)?.failed, 0, run.out);
+
+    const sizes = await onMaster('find /etc/upsfleet/tokens -type f -printf "%f %s\\n" | sort');
+    for (const line of sizes.trim().split('\n')) assert.ok(Number(line.split(' ')[1]) > 1, sizes);
+    assert.equal(sizes.trim().split('\n').length, agentNames().length + 1, sizes);
+    const config = await onMaster('cat /etc/upsfleet/master.yaml');
+    assert.ok(!config.includes(EMPTY_SHA256), `the empty string's hash in master.yaml:\n${config}`);
+
+    // the hosts run Debian's own Node.js, installed by the role through the proxy
+    for (const name of [MASTER, ...agentNames()]) {
+      const v = await host(name).ssh('node --version; dpkg-query -W nodejs');
+      assert.match(v.out, /^v18\./, `${name}: ${v.out}`);
+    }
+    assert.deepEqual(fleet.proxy.refused, []);
+    for (const name of agentNames()) {
+      const r = await host(name).ssh('systemctl is-active upsfleet-agent');
+      assert.equal(r.out.trim(), 'active', `${name}: ${r.out}`);
+    }
+    assert.equal((await onMaster('systemctl is-active upsfleet-master')).trim(), 'active');
+    // the udev rule is installed and its reload handler did not fail on a host without udevadm
+    assert.match(await onMaster('cat /etc/udev/rules.d/90-upsfleet-ups.rules'), /ATTRS\{idVendor\}=="051d"/);
+    assert.notEqual((await host(MASTER).ssh('command -v udevadm')).code, 0, 'the test master has no udevadm');
+    await waitConnected(agentNames());
+  });
+});
