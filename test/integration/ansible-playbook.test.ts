@@ -183,7 +183,8 @@ describe('ansible roles', {
       const line = readFileSync(unit, 'utf8')
         .split('\n')
         .find((l) => l.startsWith('ExecStart='))!;
-      return line.replace('ExecStart=/usr/bin/env node ', '').split(' ');
+      // ExecStart=/usr/bin/node FILE ARGS (or through /usr/bin/env node): run FILE ARGS with this node
+      return line.replace(/^ExecStart=(\/usr\/bin\/env )?\S*node /, '').split(' ');
     };
     const start = (root: string, unit: string, name: string) => {
       const args = unitArgs(join(root, 'etc/systemd/system', unit)).map((a) =>
