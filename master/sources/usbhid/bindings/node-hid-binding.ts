@@ -26,7 +26,11 @@ async function loadNodeHid(): Promise<NodeHid> {
       loaded = undefined;
       throw new UpsfleetError(
         'HID_UNAVAILABLE',
-        `node-hid could not be loaded (install it beside upsfleet: npm i node-hid; it needs libudev): ${(err as Error).message}`,
+        // npm 11 skips dependencies' install scripts until approved: where node-hid ships no prebuilt binary
+        // for this platform, its build fallback then never ran and only the load says so
+        `node-hid could not be loaded (install it beside upsfleet: npm i node-hid; it needs libudev; where npm ` +
+          'skipped its build script: npm install-scripts approve node-hid && npm rebuild node-hid): ' +
+          (err as Error).message,
         {},
         { cause: err },
       );
