@@ -4,10 +4,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bashCompletion } from '../cli/docs/bash-completion.js';
-import { manPage } from '../cli/docs/man-page.js';
+import { agentManPage, manPage } from '../cli/docs/man-page.js';
 
 export const CLI_DOCS: ReadonlyArray<{ path: string; text: () => string }> = [
   { path: 'docs/man/upsfleet.1', text: manPage },
+  { path: 'docs/man/upsfleet-agent.1', text: agentManPage },
   { path: 'deploy/bash-completion/upsfleet', text: bashCompletion },
 ];
 

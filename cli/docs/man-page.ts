@@ -43,6 +43,9 @@ export function manPage(): string {
     '.B UPSFLEET_FINGERPRINT',
     "the master's certificate fingerprint for https:// URLs",
     '.TP',
+    '.B UPSFLEET_MASTER_CONFIG',
+    'the master configuration plain \\fBupsfleet status\\fR reads (default /etc/upsfleet/master.yaml)',
+    '.TP',
     '.B UPSFLEET_LOG_LEVEL, UPSFLEET_LOG_FORMAT',
     'log level; log format on standard output (json, journal, pretty)',
     '.SH EXIT STATUS',
@@ -56,6 +59,32 @@ export function manPage(): string {
     '.BR upsc (8),',
     '.BR upsmon (8),',
     '.BR journalctl (1)',
+    '',
+  ].join('\n');
+}
+
+/** upsfleet-agent(1): the one-file agent for hosts that have only Node.js. */
+export function agentManPage(): string {
+  return [
+    '.TH UPSFLEET\\-AGENT 1 "" "upsfleet" "User Commands"',
+    '.SH NAME',
+    'upsfleet\\-agent \\- the upsfleet agent as one file, for hosts that have only Node.js',
+    '.SH SYNOPSIS',
+    '.B upsfleet\\-agent \\-c',
+    '.I FILE',
+    '.br',
+    '.B upsfleet\\-agent config check',
+    '.I FILE',
+    '.br',
+    '.B upsfleet\\-agent \\-\\-version | \\-\\-help',
+    '.SH DESCRIPTION',
+    'Follows the upsfleet master named in the agent configuration \\fIFILE\\fR and, when its group\\(aqs step',
+    'comes, runs its hooks and powers the host off. \\fBconfig check\\fR validates \\fIFILE\\fR and prints every',
+    'problem as file:line:column. The same agent runs as \\fBupsfleet agent \\-c\\fR \\fIFILE\\fR.',
+    '.SH EXIT STATUS',
+    '0 ok, 1 failure, 2 usage, 3 configuration invalid.',
+    '.SH SEE ALSO',
+    '.BR upsfleet (1)',
     '',
   ].join('\n');
 }
