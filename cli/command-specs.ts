@@ -83,7 +83,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
       'status [--json] UPS@HOST[:PORT] [VARIABLE]',
     ],
     description: [
-      "Prints the UPS variables as upsc does, the policy, and every agent per group. The master is --master URL (or a positional URL), else the one that -c FILE (a master or an agent configuration) names: the master's own listen address and certificate fingerprint, or the agent's first master URL and pinned fingerprint. Default http://127.0.0.1:8740.",
+      "Prints the UPS variables as upsc does, the policy, and every agent per group. The master is --master URL (or a positional URL), else the one that -c FILE (a master or an agent configuration) names: the master's own listen address and certificate fingerprint, or the agent's first master URL and pinned fingerprint. With none of them, /etc/upsfleet/master.yaml (or UPSFLEET_MASTER_CONFIG) when it is readable, so plain upsfleet status works on the master host; else http://127.0.0.1:8740.",
       'With UPS@HOST[:PORT] it reads that UPS from any NUT server (upsd, or the master NUT server) and prints it like upsc; with a VARIABLE only that value, as upsc UPS@HOST VARIABLE does.',
     ],
     options: [
@@ -237,6 +237,7 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     usage: ['drill [--master URL] [--token TOKEN] [--json] [--timeout SECONDS]'],
     description: [
       'Every agent runs its step in dry-run: orders, acknowledgements and timings are real, only drill-safe hooks run and nothing powers off. Ends with a per-host report.',
+      'Without --master, on the master host: the master that /etc/upsfleet/master.yaml (or UPSFLEET_MASTER_CONFIG) names, with its certificate fingerprint, when that file is readable; else http://127.0.0.1:8740.',
     ],
     options: [
       MASTER_URL,
@@ -252,7 +253,10 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     name: 'plan',
     summary: 'does the sequence fit in the battery runtime (last drill)',
     usage: ['plan [--master URL] [--json]'],
-    description: ["Compares the sequence's measured durations (last drill) with battery.runtime."],
+    description: [
+      "Compares the sequence's measured durations (last drill) with battery.runtime.",
+      'Without --master: the master that /etc/upsfleet/master.yaml (or UPSFLEET_MASTER_CONFIG) names when it is readable, as for drill.',
+    ],
     options: [MASTER_URL, JSON_OUT, FINGERPRINT, HELP],
   },
   {

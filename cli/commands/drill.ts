@@ -19,6 +19,7 @@ import {
   plaintextRefusal,
   useFingerprint,
 } from './master-client.js';
+import { hostMaster } from './master-from-config.js';
 
 const USAGE = 'usage: upsfleet drill [--master URL] [--token T] [--json] [--timeout SECONDS]\n';
 
@@ -35,8 +36,10 @@ export const drillCommand: CommandHandler = async (argv, io) => {
     },
     strict: true,
   });
-  useFingerprint(values.fingerprint);
-  const master = values.master ?? 'http://127.0.0.1:8740';
+  // no --master: on the master host its own config names it (URL and certificate fingerprint)
+  const host = values.master === undefined ? hostMaster() : undefined;
+  useFingerprint(values.fingerprint ?? host?.fingerprint);
+  const master = values.master ?? host?.url ?? 'http://127.0.0.1:8740';
   const token = values.token ?? process.env.UPSFLEET_ADMIN_TOKEN;
   if (!token) {
     io.stderr(`upsfleet drill: an admin token is required (--token or UPSFLEET_ADMIN_TOKEN)\n${USAGE}`);

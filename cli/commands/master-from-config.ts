@@ -3,7 +3,7 @@
  * configuration. A master configuration gives its own listen address (a wildcard becomes loopback) and the
  * fingerprint of its certificate file; an agent configuration its first master URL and pinned fingerprint.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { loadAgentSettings } from '../../shared/config/agent-settings.js';
 import { loadMasterSettings } from '../../shared/config/master-settings.js';
 import { UpsfleetError } from '../../shared/errors.js';
@@ -44,4 +44,22 @@ export function masterFromConfig(file: string): MasterTarget {
     );
   }
   return { url: `https://${hostPart}:${s.listen.port}`, fingerprint: fingerprintOfPem(pem) };
+}
+
+/** The config the Debian package and the roles install on the master host; UPSFLEET_MASTER_CONFIG names another. */
+const HOST_MASTER_CONFIG = '/etc/upsfleet/master.yaml';
+
+/**
+ * With no master named on the command line: on the master host its own configuration says where it listens
+ * and which certificate it shows, so `upsfleet status` or `upsfleet drill` there needs no URL. Undefined when
+ * there is no readable config, or it cannot name the master yet (no certificate before `init master`).
+ */
+export function hostMaster(): MasterTarget | undefined {
+  const file = process.env.UPSFLEET_MASTER_CONFIG ?? HOST_MASTER_CONFIG;
+  try {
+    accessSync(file, constants.R_OK);
+    return masterFromConfig(file);
+  } catch {
+    return undefined;
+  }
 }

@@ -8,6 +8,7 @@ import type { PlanView } from '../../master/plan/plan.js';
 import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
+import { hostMaster } from './master-from-config.js';
 
 function s(ms: number | null): string {
   return ms === null ? '-' : `${(ms / 1000).toFixed(1)}s`;
@@ -50,8 +51,10 @@ export const planCommand: CommandHandler = async (argv, io) => {
     },
     strict: true,
   });
-  useFingerprint(values.fingerprint);
-  const master = values.master ?? 'http://127.0.0.1:8740';
+  // no --master: on the master host its own config names it (URL and certificate fingerprint)
+  const host = values.master === undefined ? hostMaster() : undefined;
+  useFingerprint(values.fingerprint ?? host?.fingerprint);
+  const master = values.master ?? host?.url ?? 'http://127.0.0.1:8740';
   let status: Record<string, unknown>;
   try {
     status = await getStatus(master);

@@ -9,13 +9,12 @@ import { formatUpscLines, type UpsVars } from '../../shared/nut/ups-state.js';
 import { table } from '../format/table.js';
 import { type CommandHandler, ExitCodes } from './command.js';
 import { FINGERPRINT_OPTION, getStatus, httpBase, useFingerprint } from './master-client.js';
-import { masterFromConfig } from './master-from-config.js';
+import { hostMaster, masterFromConfig } from './master-from-config.js';
 
 const USAGE = `usage: upsfleet status [--json] [--master URL | URL] [-c FILE] [--fingerprint FP]
        upsfleet status [--json] UPS@HOST[:PORT] [VARIABLE]
 `;
 const NUT_ADDRESS = /^[^/:@]+@[^/]+$/;
-
 interface AgentRow {
   id: string;
   kind: string;
@@ -107,7 +106,13 @@ export const statusCommand: CommandHandler = async (argv, io) => {
     io.stderr(USAGE);
     return ExitCodes.USAGE;
   }
-  const fromConfig = values.config !== undefined ? masterFromConfig(values.config) : undefined;
+  // nothing named: on a master host its own config says where it listens and which certificate it shows
+  const fromConfig =
+    values.config !== undefined
+      ? masterFromConfig(values.config)
+      : named.length === 0
+        ? hostMaster()
+        : undefined;
   useFingerprint(values.fingerprint ?? fromConfig?.fingerprint);
   const target = named[0] ?? fromConfig?.url ?? 'http://127.0.0.1:8740';
   let status: Record<string, unknown>;

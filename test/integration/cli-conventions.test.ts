@@ -127,6 +127,40 @@ describe('CLI conventions', () => {
     assert.match(r.stdout, /policy: normal/);
   });
 
+  it("plain status on the master host reads the host's master config (UPSFLEET_MASTER_CONFIG here)", async () => {
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'status'],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { ...process.env, UPSFLEET_MASTER_CONFIG: join(dir, 'master.yaml') },
+        },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ups\.status: OL CHRG$/m);
+  });
+
+  it("plain plan on the master host reads the host's master config too (TLS, its fingerprint pinned)", async () => {
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'plan', '--json'],
+        {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { ...process.env, UPSFLEET_MASTER_CONFIG: join(dir, 'master.yaml'), UPSFLEET_FINGERPRINT: '' },
+        },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok('steps' in (JSON.parse(r.stdout) as object), r.stdout);
+  });
+
   it("status -c FILE: an agent config gives its master's URL and pinned fingerprint", async () => {
     const r = await run(CLI, ['status', '--json', '-c', join(dir, 'agent.yaml')]);
     assert.equal(r.code, 0, r.stderr);
