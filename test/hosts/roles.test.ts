@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -111,6 +112,17 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
     }
     throw new Error(`agents ${names.join(', ')} not all connected: ${last}\n${await journals()}`);
   };
+  const expectAllUnchanged = (run: {
+    out: string;
+    recap: Map<string, { changed: number; failed: number }>;
+  }) => {
+    assert.equal(run.recap.size, 1 + agentNames().length, run.out);
+    for (const [name, r] of run.recap) {
+      assert.equal(r.failed, 0, `${name} failed:\n${run.out}`);
+      assert.equal(r.changed, 0, `${name} changed:\n${run.out}`);
+    }
+  };
+
   before(async () => {
     for (const f of ['upsfleet.cjs', 'upsfleet-agent.cjs']) {
       if (!existsSync(join(DIST, f))) {
@@ -195,4 +207,207 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
     assert.notEqual((await host(MASTER).ssh('command -v udevadm')).code, 0, 'the test master has no udevadm');
     await waitConnected(agentNames());
   });
+  it('a second run changes nothing', { timeout: 600_000 }, async () => {
+    const run = await playbook();
+    console.log(`second run: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    expectAllUnchanged(run);
+  });
+
+  it('--check --diff on the unchanged fleet changes nothing (no pin drift)', {
+    timeout: 600_000,
+  }, async () => {
+    const run = await playbook(['--check', '--diff']);
+    console.log(`check run: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    assert.doesNotMatch(run.out, /fingerprint: sha256:\s*$/m, run.out);
+    expectAllUnchanged(run);
+  });
+
+  it('--limit one agent runs on that agent alone', { timeout: 600_000 }, async () => {
+    const run = await playbook(['--limit', 'app1']);
+    console.log(`limited run: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    assert.deepEqual([...run.recap.keys()], ['app1'], run.out);
+    assert.equal(run.recap.get('app1')?.changed, 0, run.out);
+    assert.match(
+      await host('app1')
+        .ssh('cat /etc/upsfleet/agent.yaml')
+        .then((r) => r.out),
+      /sha256:[0-9a-f]{64}/,
+    );
+  });
+
+  it('upsfleet is on the master PATH and reads the fleet there', { timeout: 120_000 }, async () => {
+    const fp = await fingerprint();
+    const out = await onMaster(
+      `command -v upsfleet && upsfleet status --fingerprint ${fp} https://127.0.0.1:${PORT}`,
+    );
+    assert.match(out, /^\/usr\/local\/bin\/upsfleet$/m, out);
+    assert.match(out, /ups\.status: OL/, out);
+    for (const name of agentNames()) assert.match(out, new RegExp(`\\b${name}\\b.*\\byes\\b`), out);
+  });
+
+  it('source usbhid: node-hid is installed beside the CLI and the master starts with it', {
+    timeout: 600_000,
+  }, async () => {
+    vars.upsfleet_master_source = { type: 'usbhid' };
+    const run = await playbook();
+    assert.equal(run.status, 0, run.out);
+    const load = await onMaster(
+      "cd /usr/local/lib/upsfleet && node -e \"const h=require('node-hid'); h.setDriverType('hidraw'); console.log('devices', h.devices().length)\"",
+    );
+    assert.match(load, /^devices \d+$/m, load);
+    // no UPS in a container, but the source loads: the master is up, not failed on a missing node-hid
+    await new Promise((r) => setTimeout(r, 3000));
+    const state = await host(MASTER).ssh('systemctl is-active upsfleet-master');
+    assert.equal(
+      state.out.trim(),
+      'active',
+      `${state.out}\n${(await host(MASTER).ssh('journalctl -u upsfleet-master --no-pager -n 30')).out}`,
+    );
+  });
+
+  it('the master role configures the NUT server, hooks, killpower and its own TLS certificate', {
+    timeout: 600_000,
+  }, async () => {
+    vars.upsfleet_master_source = {
+      type: 'simulated',
+      script: 'ups.status: OL\nbattery.charge: 100\nbattery.runtime: 1800\n',
+    };
+    const certDir = join(work, 'own-cert');
+    spawnSync('mkdir', ['-p', certDir]);
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        `/CN=${MASTER}`,
+        '-addext',
+        `subjectAltName=DNS:${MASTER},IP:${host(MASTER).address}`,
+        '-keyout',
+        join(certDir, 'master.key'),
+        '-out',
+        join(certDir, 'master.crt'),
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(made.status, 0, made.stderr);
+    const before = await fingerprint();
+    Object.assign(vars, {
+      upsfleet_master_nut: {
+        listen: '0.0.0.0:3493',
+        users: [{ name: 'monuser', password: 'secret', upsmon: 'secondary' }],
+      },
+      upsfleet_master_hooks: [{ name: 'flush', run: 'sync', timeout: '10s' }],
+      upsfleet_master_killpower: 'load.off.delay',
+      upsfleet_master_tls_cert_src: join(certDir, 'master.crt'),
+      upsfleet_master_tls_key_src: join(certDir, 'master.key'),
+    });
+    const run = await playbook();
+    assert.equal(run.status, 0, run.out);
+    const config = await onMaster('cat /etc/upsfleet/master.yaml');
+    assert.match(config, /killpower: load\.off\.delay/, config);
+    assert.match(config, /run: sync/, config);
+    assert.match(config, /listen: 0\.0\.0\.0:3493/, config);
+    assert.match(config, /cert: \/etc\/upsfleet\/master\.crt/, config);
+    const after = await fingerprint();
+    assert.notEqual(after, before, 'the agents pin the new certificate');
+    for (const name of agentNames())
+      assert.match((await host(name).ssh('cat /etc/upsfleet/agent.yaml')).out, new RegExp(after));
+    await waitConnected(agentNames());
+    const nut = await nutAsk(host(MASTER).address, 3493, 'LIST UPS\n');
+    assert.match(nut, /^UPS ups /m, nut);
+    // and the next run keeps it all: nothing reverted, nothing changed
+    expectAllUnchanged(await playbook());
+  });
+
+  it('adding a host: it gets its token, the master learns it, it connects', {
+    timeout: 600_000,
+  }, async () => {
+    await fleet.add([{ name: 'app2' }]);
+    layout.agents.app = ['app1', 'app2'];
+    const run = await playbook();
+    console.log(`run with a host added: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    assert.ok((run.recap.get('app2')?.changed ?? 0) > 0, run.out);
+    assert.equal(run.recap.get('db1')?.changed, 0, run.out);
+    assert.match(await onMaster('cat /etc/upsfleet/master.yaml'), /id: app2/);
+    await waitConnected(agentNames());
+  });
+
+  it('the master host reboots and the fleet reconnects', { timeout: 300_000 }, async () => {
+    const m = host(MASTER);
+    const boots = m.boots;
+    await m.ssh('systemctl reboot');
+    await m.waitBooted(boots + 1, 120_000);
+    assert.deepEqual(m.exits.slice(-1), [133]);
+    assert.equal((await onMaster('systemctl is-active upsfleet-master')).trim(), 'active');
+    await waitConnected(agentNames(), 150_000);
+  });
+
+  it('a real power-off: the agent hosts go down in sequence order, the master records each confirmed down', {
+    timeout: 300_000,
+  }, async () => {
+    const token = (await onMaster('cat /etc/upsfleet/tokens/admin.token')).trim();
+    const fp = await fingerprint();
+    await onMaster(
+      `UPSFLEET_ADMIN_TOKEN=${token} upsfleet simulate --fingerprint ${fp} --master https://127.0.0.1:${PORT} set ups.status 'OB LB'`,
+    );
+    await Promise.all(agentNames().map((n) => host(n).waitPoweredOff(180_000)));
+    for (const n of agentNames()) assert.equal(host(n).running, false, `${n} still running`);
+    assert.ok(host(MASTER).running, 'the master host (dry-run) stays up');
+
+    let status: StatusJson | undefined;
+    const until = Date.now() + 60_000;
+    for (;;) {
+      status = await masterStatus();
+      const steps = status.sequence.steps?.filter(isAgentStep) ?? [];
+      if (steps.length >= 2 && steps.every((s) => s.endedBy !== null)) break;
+      if (Date.now() > until) assert.fail(`the sequence did not end: ${JSON.stringify(status.sequence)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const steps = status.sequence.steps!.filter(isAgentStep);
+    assert.deepEqual(
+      steps.map((s) => [s.groups, s.endedBy]),
+      [
+        [['app'], 'confirmed'],
+        [['db'], 'confirmed'],
+      ],
+    );
+    const members = steps.flatMap((s) => s.members);
+    for (const m of members) {
+      assert.equal(m.state, 'down', JSON.stringify(m));
+      assert.equal(m.dryRun, false, JSON.stringify(m));
+    }
+    const downAt = (id: string) => members.find((m) => m.id === id)!.downAt!;
+    assert.ok(downAt('app1') <= downAt('db1') && downAt('app2') <= downAt('db1'), JSON.stringify(members));
+  });
 });
+
+/** The inventory's steps (the master also lists the NUT server's `@secondaries` step, empty here). */
+function isAgentStep(s: { index: number | null; groups: string[] }): boolean {
+  return s.index !== null && s.groups.some((g) => g === 'app' || g === 'db');
+}
+
+function nutAsk(host: string, port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const s = connect(port, host, () => s.write(request));
+    s.setTimeout(10_000, () => s.destroy(new Error(`NUT server at ${host}:${port} silent`)));
+    s.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (/END LIST UPS|^ERR /m.test(text)) s.end();
+    });
+    s.on('close', () => resolve(text));
+    s.on('error', reject);
+  });
+}
