@@ -73,6 +73,8 @@ export class Master {
   tls: TlsMaterial | null = null;
   /** The NUT server when `nut:` is on (a config reload swaps its users). */
   nutServer: NutServer | null = null;
+  /** The main port's listener (agents, API, dashboard). */
+  private httpServer: HttpServer | null = null;
   guard!: AddressGuard;
   tokens!: TokenStore;
   private readonly stack: Stoppable[] = [];
@@ -312,6 +314,7 @@ export class Master {
       },
     });
     this.address = await http.start();
+    this.httpServer = http;
     this.stack.push(http, this.agentServer);
 
     this.source = this.deps.source ?? (await createSource(settings, clock, logger));
@@ -442,6 +445,8 @@ export class Master {
       plan: this.ops.plan(),
       lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),
+      // the main port: refusals by kind (out of file descriptors, per address, plain text on TLS, shed, stalled)
+      main: this.httpServer ? { refused: this.httpServer.refusalCounts() } : null,
       // the NUT port: open connections and refusals by kind (per address, logins, passwords in clear)
       nut: this.nutServer
         ? { connections: this.nutServer.connectionCount, refused: this.nutServer.refusalCounts() }

@@ -13,12 +13,20 @@
  * would take longer than `queueBudgetMs`, or when it has waited that long. A client that gives up while
  * queued (its FIN) is dropped without any work. The retry hint is the reconnect window each welcome
  * carries (reconnect-window.ts): a shed agent retries within it, spread with the rest of the fleet.
+ *
+ * Before anything else a connection must fit under the file-descriptor limit (fd-gate.ts): at the limit
+ * new connections are refused and those already served go on. Every per-connection refusal (fd limit,
+ * per-address limits, plain text on the TLS port, shed) is logged through one RefusalLog: a line per kind
+ * per interval with counters, so a flood costs counters, not a log line per connection.
  */
 
 import type { Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { systemClock } from '../../shared/clock.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { FdGate, readFdLimit } from './fd-gate.js';
+import { RefusalLog } from './refusal-log.js';
 
 const FIRST_BYTE_TIMEOUT_MS = 10_000;
 const TLS_HANDSHAKE_RECORD = 0x16;
@@ -40,7 +48,6 @@ export const DEFAULT_QUEUE_BUDGET_MS = 80_000;
 const MAX_QUEUED_BYTES = 16 * 1024;
 /** The handshake rate is measured over this window. */
 const RATE_WINDOW_MS = 2_000;
-const SHED_LOG_INTERVAL_MS = 5_000;
 
 export interface FrontDoorOptions {
   inner: HttpServer;
@@ -53,6 +60,12 @@ export interface FrontDoorOptions {
   queueBudgetMs?: number;
   /** Milliseconds clock (tests). */
   now?: () => number;
+  /** Where refusals are counted and logged (default: one of its own on the system clock). */
+  refusals?: RefusalLog;
+  /** The soft file-descriptor limit (default: read from /proc/self/limits; null: unknown). */
+  fdLimit?: number | null;
+  /** Descriptors kept free for the master's own work (default fdReserve(limit)). */
+  fdReserve?: number;
 }
 
 interface Queued {
@@ -85,19 +98,46 @@ export class FrontDoor {
   /** When recent handshakes ended (for the rate). */
   private readonly finishedAt: number[] = [];
   private readonly stats_ = { done: 0, shed: 0, abandoned: 0 };
-  private shedSinceLog = 0;
-  private lastShedLog = 0;
+  private readonly refusals: RefusalLog;
+  private readonly fdGate: FdGate;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Since when connections have been waiting without a break (the rate is only trusted over such a span). */
   private busySince: number | null = null;
 
   constructor(private readonly opts: FrontDoorOptions) {
+    this.refusals = opts.refusals ?? new RefusalLog(opts.logger, systemClock);
+    this.fdGate = new FdGate({
+      limit: opts.fdLimit === undefined ? readFdLimit() : opts.fdLimit,
+      ...(opts.fdReserve === undefined ? {} : { reserve: opts.fdReserve }),
+      logger: opts.logger,
+      refuse: (fields) =>
+        this.refusals.note(
+          'fd-exhausted',
+          fields,
+          'out of file descriptors: refusing new connections, serving those already open',
+        ),
+    });
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     if (opts.tls) {
       const ended = (tlsSocket: Socket) => this.handshakeEnded(keyOf(tlsSocket));
       opts.inner.on('secureConnection', ended);
       opts.inner.on('tlsClientError', (_err: Error, tlsSocket: Socket) => ended(tlsSocket));
     }
+  }
+
+  /**
+   * Listens for accept errors once the listener is up: with no handler an EMFILE that libuv could not
+   * absorb would be an uncaught exception; here it is a counted refusal.
+   */
+  watchAcceptErrors(): void {
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.fdGate.acceptFailed(err)) return;
+      this.refusals.note(
+        `accept-error-${err.code ?? 'unknown'}`,
+        { err, errno: err.code },
+        'a connection could not be accepted',
+      );
+    });
   }
 
   handshakeStats(): HandshakeStats {
@@ -124,11 +164,18 @@ export class FrontDoor {
   }
 
   private accept(socket: Socket): void {
-    const { guard, logger, inner, tls } = this.opts;
+    const { guard, inner, tls } = this.opts;
+    socket.on('error', () => {});
+    // a reset: nothing of this connection (not even TIME_WAIT) is kept while descriptors are short
+    if (!this.fdGate.admit(socket)) {
+      socket.resetAndDestroy();
+      return;
+    }
     const ip = normalizeIp(socket.remoteAddress);
     const admission = guard.admit(ip);
     if (!admission.ok) {
-      logger.warn(
+      this.refusals.note(
+        `per-address-${admission.reason}`,
         { ip, reason: admission.reason, retryAfterMs: admission.retryAfterMs, code: 'RATE_LIMITED' },
         'connection refused by the per-address limits',
       );
@@ -136,7 +183,6 @@ export class FrontDoor {
       return;
     }
     socket.once('close', () => guard.release(ip));
-    socket.on('error', () => {});
     if (!tls) {
       inner.emit('connection', socket);
       socket.resume();
@@ -151,7 +197,8 @@ export class FrontDoor {
         return;
       }
       this.plainOnTlsPort++;
-      logger.warn(
+      this.refusals.note(
+        'plain-on-tls-port',
         { ip, plainOnTlsPort: this.plainOnTlsPort },
         'plain-text client on the TLS port; answered 400 and closed',
       );
@@ -255,27 +302,21 @@ export class FrontDoor {
     }
   }
 
-  /** Refused before any TLS work: a reset (no TIME_WAIT kept here), counted, logged at most every 5 s. */
+  /** Refused before any TLS work: a reset (no TIME_WAIT kept here), counted, logged rate-limited. */
   private shed(socket: Socket, when: 'arrival' | 'waited'): void {
     this.stats_.shed++;
-    this.shedSinceLog++;
     socket.resetAndDestroy();
-    const now = this.now;
-    if (now - this.lastShedLog >= SHED_LOG_INTERVAL_MS) {
-      this.opts.logger.warn(
-        {
-          code: 'HANDSHAKE_SHED',
-          when,
-          shed: this.shedSinceLog,
-          queued: this.queue.length,
-          active: this.inHandshake.size,
-          queueBudgetMs: this.budgetMs,
-        },
-        'too many TLS handshakes to finish in time: refusing new connections at once (they retry within their reconnect window)',
-      );
-      this.lastShedLog = now;
-      this.shedSinceLog = 0;
-    }
+    this.refusals.note(
+      'handshake-shed',
+      {
+        code: 'HANDSHAKE_SHED',
+        when,
+        queued: this.queue.length,
+        active: this.inHandshake.size,
+        queueBudgetMs: this.budgetMs,
+      },
+      'too many TLS handshakes to finish in time: refusing new connections at once (they retry within their reconnect window)',
+    );
   }
 }
 

@@ -93,7 +93,10 @@ export class HttpServer {
     this.refusals = new RefusalLog(opts.logger, opts.clock ?? systemClock);
   }
 
-  /** Connections closed for stalling, by kind, since start. */
+  /**
+   * Connections refused or closed on the main port, by kind, since start: out of file descriptors,
+   * per-address limits, plain text on the TLS port, shed handshakes, stalled requests.
+   */
   refusalCounts(): Record<string, number> {
     return this.refusals.counts();
   }
@@ -137,7 +140,7 @@ export class HttpServer {
         authFailures: 10,
         maxBackoffMs: 60_000,
       });
-    const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger });
+    const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger, refusals: this.refusals });
     // Node's own header/request checks never run on this server (it does not listen): these do
     guardStalls(server, {
       tls: tls !== null,
@@ -177,6 +180,7 @@ export class HttpServer {
       );
       front.server.listen(port, host, () => resolve());
     });
+    front.watchAcceptErrors();
     this.server = server;
     this.front = front;
     const addr = front.server.address() as AddressInfo;

@@ -14,6 +14,7 @@ import { UpsfleetError } from '../../../shared/errors.js';
 import type { Logger } from '../../../shared/logger.js';
 import { isLoopbackHost, normalizeIp } from '../../../shared/net/loopback.js';
 import type { FleetRegistry } from '../../fleet/registry.js';
+import { FdGate, readFdLimit } from '../../servers/fd-gate.js';
 import type { Source } from '../../sources/source.js';
 import type { StateHub } from '../../state/state-hub.js';
 import { LoginBackoff } from './login-backoff.js';
@@ -47,6 +48,8 @@ export interface NutServerOptions {
   description?: string;
   /** Shown by VER. */
   version?: string;
+  /** The soft file-descriptor limit (default: read from /proc/self/limits; null: unknown). */
+  fdLimit?: number | null;
 }
 
 export class NutServer {
@@ -58,6 +61,7 @@ export class NutServer {
   /** Open connections by client address. */
   private readonly perAddress = new Map<string, number>();
   private readonly refusals: RefusalLog;
+  private readonly fdGate: FdGate;
   private readonly aliases: Set<string>;
   private fsd = false;
   private readonly ordered = new Set<string>();
@@ -74,6 +78,16 @@ export class NutServer {
     const maxConnections = config.maxConnections ?? DEFAULT_NUT_MAX_CONNECTIONS;
     this.maxPerAddress = config.maxConnectionsPerAddress ?? defaultPerAddress(maxConnections);
     this.refusals = new RefusalLog(log, opts.clock);
+    this.fdGate = new FdGate({
+      limit: opts.fdLimit === undefined ? readFdLimit() : opts.fdLimit,
+      logger: log,
+      refuse: (fields) =>
+        this.refusals.refused(
+          'fd-exhausted',
+          'NUT connection refused: out of file descriptors (clients already connected are served)',
+          fields,
+        ),
+    });
     this.ctx = {
       hub: opts.hub,
       registry: opts.registry,
@@ -150,9 +164,10 @@ export class NutServer {
       });
     });
     // accept errors (EMFILE at the fd limit) repeat for every waiting connection: counted, not logged each
-    this.server.on('error', (err: NodeJS.ErrnoException) =>
-      this.refusals.refused(`server-error-${err.code ?? 'unknown'}`, 'NUT server error', { err }),
-    );
+    this.server.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.fdGate.acceptFailed(err)) return;
+      this.refusals.refused(`server-error-${err.code ?? 'unknown'}`, 'NUT server error', { err });
+    });
     const addr = this.server.address();
     const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
     this.opts.logger.info({ ...bound, ups: this.opts.hub.upsName }, 'NUT server listening');
@@ -229,6 +244,11 @@ export class NutServer {
   }
 
   private accept(socket: Socket): void {
+    if (!this.fdGate.admit(socket)) {
+      socket.on('error', () => {});
+      socket.resetAndDestroy();
+      return;
+    }
     const ip = normalizeIp(socket.remoteAddress);
     const open = this.perAddress.get(ip) ?? 0;
     if (open >= this.maxPerAddress) {

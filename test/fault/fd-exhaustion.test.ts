@@ -1,0 +1,209 @@
+/**
+ * The master at its file-descriptor limit (issue 14): a real master process under `prlimit --nofile=128`,
+ * a real agent connected and a NUT client logged in, then a hoard of idle connections to the main (TLS)
+ * port and the NUT port until the master refuses more. The master must stay up (same pid), keep serving
+ * the agent and the NUT client it already has, refuse new connections with a few FD_EXHAUSTED log lines
+ * (not one per connection), count the refusals in /status, and take new clients again once the hoard
+ * closes. Everything on 127.0.0.1; only the processes this file starts are signalled, by pid.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
+
+const FD_LIMIT = 128;
+/** Well past what 128 descriptors can hold: the hoard stops as soon as both ports refuse. */
+const MAX_HOARD = 400;
+
+type Entry = Record<string, unknown>;
+
+function nutPort(fleet: RunningFleet): number {
+  const info = JSON.parse(readFileSync(join(fleet.dir, 'master', 'state', 'master.json'), 'utf8')) as {
+    nut?: string;
+  };
+  assert.ok(info.nut, 'master.json has no nut address');
+  return Number(info.nut.slice(info.nut.lastIndexOf(':') + 1));
+}
+
+function masterLog(fleet: RunningFleet): Entry[] {
+  const out: Entry[] = [];
+  for (const line of readFileSync(join(fleet.dir, 'logs', 'master.log'), 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Entry);
+    } catch {
+      // a line cut by the process's end: not ours to judge
+    }
+  }
+  return out;
+}
+
+/**
+ * Opens one connection; resolves 'open' when it is still up after `settleMs`, 'refused' when the master
+ * closed (or reset) it first. The socket is kept either way.
+ */
+function probe(port: number, settleMs: number): Promise<{ socket: Socket; outcome: 'open' | 'refused' }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.setNoDelay(true);
+    let timer: NodeJS.Timeout | undefined;
+    socket.once('connect', () => {
+      timer = setTimeout(() => resolve({ socket, outcome: 'open' }), settleMs);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ socket, outcome: 'refused' });
+    });
+  });
+}
+
+/** A line-oriented NUT conversation on one socket: sends a command, resolves with the first reply line. */
+function nutLine(s: Socket, command: string, timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => done(new Error(`no reply to ${command} within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) done(null, buf.slice(0, nl));
+    };
+    const onClose = () => done(new Error(`connection closed before the reply to ${command}`));
+    const done = (err: Error | null, line?: string) => {
+      clearTimeout(t);
+      s.off('data', onData);
+      s.off('close', onClose);
+      if (err) reject(err);
+      else resolve(line!);
+    };
+    s.on('data', onData);
+    s.once('close', onClose);
+    s.write(`${command}\n`);
+  });
+}
+
+function openNut(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('fd exhaustion (real master under prlimit --nofile=128)', () => {
+  let dir: string;
+  let fleet: RunningFleet;
+  const hoard: Socket[] = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'upsfleet-fd-'));
+    fleet = await launchFleet({
+      dir,
+      groups: [{ name: 'app', agents: ['app1'] }],
+      sequence: [{ groups: ['app'], deadline: '20s' }],
+      timeline: 'ups.status: OL\nbattery.charge: 100\nbattery.runtime: 1800\n',
+      masterExtra: {
+        master: {
+          id: 'master',
+          listen: '127.0.0.1:0',
+          stateDir: 'state',
+          pingInterval: '2s',
+          mdns: false,
+          // every connection here comes from 127.0.0.1: the per-address limits are not what is tested
+          limits: { connectionsPerAddress: 1000 },
+        },
+        nut: {
+          listen: '127.0.0.1:0',
+          maxConnections: 1000,
+          maxConnectionsPerAddress: 1000,
+          users: [{ name: 'mon', password: 'mon-pass', upsmon: 'secondary' }],
+        },
+      },
+      wrap: (who) => (who === 'master' ? ['prlimit', `--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--'] : []),
+    });
+    await waitForAgents(fleet, 20_000);
+  });
+
+  after(async () => {
+    for (const s of hoard) s.destroy();
+    await fleet?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('refuses new connections with a few FD_EXHAUSTED lines, keeps serving, recovers', {
+    timeout: 60_000,
+  }, async () => {
+    const pid = fleet.master.pid!;
+    const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
+    assert.match(limits, new RegExp(`^Max open files\\s+${FD_LIMIT}\\s+${FD_LIMIT}`, 'm'));
+    const mainPort = Number(new URL(fleet.httpUrl).port);
+    const nut = nutPort(fleet);
+
+    // a NUT client logged in before the flood
+    const mon = await openNut(nut);
+    assert.equal(await nutLine(mon, 'USERNAME mon'), 'OK');
+    assert.equal(await nutLine(mon, 'PASSWORD mon-pass'), 'OK');
+    assert.equal(await nutLine(mon, 'LOGIN ups'), 'OK');
+
+    // the hoard: idle connections to both ports until both refuse
+    const refused = { main: 0, nut: 0 };
+    while (hoard.length < MAX_HOARD && (refused.main < 3 || refused.nut < 3)) {
+      const batch = await Promise.all([
+        ...Array.from({ length: 5 }, () =>
+          probe(mainPort, 300).then((r) => ({ ...r, port: 'main' as const })),
+        ),
+        ...Array.from({ length: 5 }, () => probe(nut, 300).then((r) => ({ ...r, port: 'nut' as const }))),
+      ]);
+      for (const r of batch) {
+        hoard.push(r.socket);
+        if (r.outcome === 'refused') refused[r.port]++;
+      }
+    }
+    assert.ok(refused.main >= 3 && refused.nut >= 3, `both ports refuse: ${JSON.stringify(refused)}`);
+    assert.ok(hoard.length < MAX_HOARD, `refused after ${hoard.length} connections`);
+
+    // while exhausted (a ping cycle of the agent's link passes): the master is alive and serves what it has
+    await sleep(2_500);
+    assert.ok(existsSync(`/proc/${pid}`), 'the master process is gone');
+    assert.equal(fleet.master.exitCode, null, 'the master exited');
+    assert.equal(fleet.master.signalCode, null, 'the master was killed');
+    assert.match(await nutLine(mon, 'GET VAR ups ups.status'), /^VAR ups ups\.status "OL"$/);
+    const still = await probe(nut, 300);
+    hoard.push(still.socket);
+    assert.equal(still.outcome, 'refused', 'a new NUT client is still refused while the hoard holds');
+
+    const exhausted = masterLog(fleet).filter((e) => e.code === 'FD_EXHAUSTED');
+    assert.ok(exhausted.length >= 2, `FD_EXHAUSTED logged for each port: ${exhausted.length} lines`);
+    assert.ok(exhausted.length <= 6, `FD_EXHAUSTED logged ${exhausted.length} times: not rate-limited`);
+    const modules = new Set(exhausted.map((e) => e.module));
+    assert.ok(modules.has('http') && modules.has('nut-server'), `both listeners: ${[...modules].join(', ')}`);
+
+    // the hoard lets go: new clients are taken again
+    for (const s of hoard.splice(0)) s.destroy();
+    await sleep(500);
+    const fresh = await openNut(nut);
+    assert.match(await nutLine(fresh, 'VER'), /upsfleet|Network UPS Tools/i);
+    fresh.destroy();
+    const status = await fleet.getJson<{
+      main: { refused: Record<string, number> };
+      nut: { refused: Record<string, number> };
+      agents: Array<{ id: string; connected: boolean; address: string | null }>;
+    }>('/status');
+    assert.ok((status.main.refused['fd-exhausted'] ?? 0) >= refused.main, JSON.stringify(status.main));
+    assert.ok((status.nut.refused['fd-exhausted'] ?? 0) >= refused.nut, JSON.stringify(status.nut));
+    assert.equal(status.agents.find((a) => a.id === 'app1')?.connected, true, 'app1 is connected');
+    // the agent kept its one connection throughout: one connect, no disconnect
+    const app1 = masterLog(fleet).filter((e) => e.agentId === 'app1');
+    assert.equal(app1.filter((e) => e.group === 'app').length, 1, 'app1 connected once');
+    assert.equal(
+      app1.filter((e) => e.group === undefined && e.address !== undefined).length,
+      0,
+      'app1 never left',
+    );
+    mon.destroy();
+  });
+});
