@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import type { Logger } from '../../shared/logger.js';
 
 export interface FdGateOptions {
@@ -42,10 +43,16 @@ export function fdReserve(limit: number): number {
   return Math.min(64, Math.max(16, Math.floor(limit / 16)));
 }
 
-/** EMFILE (this process's limit) or ENFILE (the system's). */
+const FD_ERRNOS = new Set([constants.errno.EMFILE, constants.errno.ENFILE]);
+
+/**
+ * EMFILE (this process's limit) or ENFILE (the system's). By code, or by errno number: what
+ * os.networkInterfaces() throws is an ERR_SYSTEM_ERROR whose only trace of EMFILE is errno 24.
+ */
 export function isFdExhaustion(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  return code === 'EMFILE' || code === 'ENFILE';
+  const e = err as NodeJS.ErrnoException | null;
+  if (e?.code === 'EMFILE' || e?.code === 'ENFILE') return true;
+  return typeof e?.errno === 'number' && FD_ERRNOS.has(Math.abs(e.errno));
 }
 
 /** The descriptor number of an accepted TCP socket (null where Node does not expose it, e.g. Windows). */

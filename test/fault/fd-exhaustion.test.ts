@@ -4,14 +4,19 @@
  * port and the NUT port until the master refuses more. The master must stay up (same pid), keep serving
  * the agent and the NUT client it already has, refuse new connections with a few FD_EXHAUSTED log lines
  * (not one per connection), count the refusals in /status, and take new clients again once the hoard
- * closes. Everything on 127.0.0.1; only the processes this file starts are signalled, by pid.
+ * closes. And the mDNS advertiser through real exhaustion (test/support/advertise-at-fd-limit.ts): its
+ * interface scan and socket fail with EMFILE, which is logged and retried, never an uncaught exception.
+ * Everything on 127.0.0.1; only the processes this file starts are signalled, by pid.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
 
 const FD_LIMIT = 128;
@@ -29,8 +34,12 @@ function nutPort(fleet: RunningFleet): number {
 }
 
 function masterLog(fleet: RunningFleet): Entry[] {
+  return jsonLines(readFileSync(join(fleet.dir, 'logs', 'master.log'), 'utf8'));
+}
+
+function jsonLines(text: string): Entry[] {
   const out: Entry[] = [];
-  for (const line of readFileSync(join(fleet.dir, 'logs', 'master.log'), 'utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
       out.push(JSON.parse(line) as Entry);
@@ -206,4 +215,60 @@ describe('fd exhaustion (real master under prlimit --nofile=128)', () => {
     );
     mon.destroy();
   });
+});
+
+/** A UDP port free right now on 127.0.0.1 (for the advertiser's mDNS socket: never 5353 on this machine). */
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('mDNS advertising through fd exhaustion: EMFILE logged a few times and retried, no crash', {
+  timeout: 45_000,
+}, async () => {
+  const script = fileURLToPath(new URL('../support/advertise-at-fd-limit.ts', import.meta.url));
+  // 256: room for loading the modules; the script then takes every descriptor left itself
+  const child = spawn(
+    'prlimit',
+    ['--nofile=256:256', '--', process.execPath, '--import', 'tsx', script, String(await freeUdpPort())],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString('utf8');
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 0, `the advertiser process failed:\n${err.slice(-3000)}`);
+  const lines = jsonLines(out);
+  assert.ok(
+    lines.some((e) => e.phase === 'exhausted' && e.errno === 'EMFILE'),
+    'the script reached EMFILE',
+  );
+  const failures = lines.filter((e) => e.code === 'FD_EXHAUSTED');
+  const kinds = new Set(failures.map((e) => `${e.module}:${e.refusal}`));
+  // the running advertiser's 5-second interface scan, and a new one's UDP socket
+  assert.ok(kinds.has('first:mdns-interfaces'), `scan failure logged: ${[...kinds].join(', ')}`);
+  assert.ok(kinds.has('second:mdns-socket'), `socket failure logged: ${[...kinds].join(', ')}`);
+  assert.ok(failures.length <= 6, `${failures.length} FD_EXHAUSTED lines: not rate-limited`);
+  // both came back once descriptors were free again
+  const released = lines.findIndex((e) => e.phase === 'released');
+  const after = lines.slice(released);
+  assert.ok(
+    after.some((e) => e.module === 'first' && e.where === 'interfaces' && e.level === 30),
+    'scan works again',
+  );
+  assert.ok(
+    after.some((e) => e.module === 'second' && typeof e.restarts === 'number'),
+    'second advertises again',
+  );
 });
