@@ -54,6 +54,7 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
   earlyGroups: '/groups',
   sequence: '/sequence',
   agents: '/agents',
+  sshTargets: '/sshTargets',
   admins: '/admins',
   viewers: '/viewers',
   dashboard: '/dashboard',
@@ -66,7 +67,7 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
 };
 
 /** Settings whose resolved shape does not follow the file's (host+port from one string, cert/key to files): compared whole. */
-const COMPARED_WHOLE = new Set<keyof MasterSettings>(['listen', 'tls']);
+const COMPARED_WHOLE = new Set<keyof MasterSettings>(['listen', 'tls', 'sshTargets']);
 
 export function planReload(current: MasterSettings, next: MasterSettings): ReloadPlan {
   const paths: string[] = [];

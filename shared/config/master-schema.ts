@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { MAC_PATTERN } from '../net/mac.js';
 import { Command, Duration, Hook, Log, Name, Notify, Shutdown, Trigger } from './common-schema.js';
 import { NutServerConfig } from './nut-server-schema.js';
+import { SshTarget } from './ssh-target-schema.js';
 
 const TokenHash = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'sha256:<hex> of the token' });
 
@@ -216,6 +217,8 @@ export const MasterConfigSchema = Type.Object(
     groups: Type.Optional(Type.Record(Name, GroupConfig)),
     sequence: Type.Array(SequenceStep),
     agents: Type.Optional(Type.Array(AgentEntry)),
+    /** Agentless members powered off over SSH (docs/SSH-TARGETS.md). */
+    sshTargets: Type.Optional(Type.Array(SshTarget)),
     admins: Type.Optional(Type.Array(AdminEntry)),
     /** Tokens that may watch the dashboard (`/`, `/live`) and `upsfleet monitor` without acting; admin tokens may too. */
     viewers: Type.Optional(Type.Array(AdminEntry)),

@@ -21,6 +21,7 @@ import type { SourceConfigT } from './master-schema.js';
 import { type MasterConfigFile, MasterConfigSchema } from './master-schema.js';
 import type { NutServerConfigT } from './nut-server-schema.js';
 import { commandArgv, type HookSpec, resolveHooks, resolveTrigger, type TriggerSpec } from './resolved.js';
+import { resolveSshTargets, type SshTargetSpec, sshTargetProblems } from './ssh-target-settings.js';
 import { resolveWake, type WakeSpec, wakeProblems } from './wake-settings.js';
 import { resolveNotify } from './webhooks.js';
 
@@ -64,6 +65,8 @@ export interface MasterSettings {
   earlyGroups: EarlyGroupSpec[];
   sequence: StepSpec[];
   agents: Array<{ id: string; group: string; tokenHash: string }>;
+  /** Agentless members powered off over SSH (`sshTargets:`). */
+  sshTargets: SshTargetSpec[];
   admins: Array<{ name: string; tokenHash: string }>;
   /** Dashboard viewer tokens (`viewers:`). */
   viewers: Array<{ name: string; tokenHash: string }>;
@@ -173,6 +176,12 @@ const consistency: ExtraCheck<MasterConfigFile> = (c) => {
       });
     }
   });
+  problems.push(
+    ...sshTargetProblems(c.sshTargets ?? [], {
+      agentIds: ids,
+      groups: new Set([...inSequence.keys(), ...early]),
+    }),
+  );
   const src = c.ups.source;
   if (src.type === 'simulated' && src.timeline !== undefined && src.script !== undefined) {
     problems.push({
@@ -272,6 +281,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
       settleMs: s.settle === undefined ? DEFAULT_STEP_SETTLE_MS : parseDuration(s.settle),
     })),
     agents: (c.agents ?? []).map((a) => ({ ...a })),
+    sshTargets: resolveSshTargets(c.sshTargets, baseDir),
     admins: (c.admins ?? []).map((a) => ({ ...a })),
     viewers: (c.viewers ?? []).map((v) => ({ ...v })),
     dashboard: { viewing: c.dashboard?.viewing ?? 'auto' },
