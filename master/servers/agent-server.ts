@@ -268,14 +268,20 @@ export class AgentServer {
     ws.on('error', (err) => {
       // ws raises an error for an over-long frame before closing with 1009: count it like our own limit
       const code = (err as { code?: string }).code;
+      // rate-limited with counters like every per-connection refusal on this port: a peer can provoke these
       if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this.rejections.add('PROTO_TOO_LARGE');
-        this.opts.logger.warn(
+        this.rejectionLog.note(
+          'PROTO_TOO_LARGE',
           { address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' },
           'agent message too large, closing',
         );
       } else {
-        this.opts.logger.warn({ address, agentId: session.agentId, err }, 'agent connection error');
+        this.rejectionLog.note(
+          `connection-error-${code ?? 'unknown'}`,
+          { address, agentId: session.agentId, err },
+          'agent connection error',
+        );
       }
     });
   }
