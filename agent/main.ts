@@ -3,6 +3,8 @@
  * this file and everything it imports into dist/upsfleet-agent.cjs, for hosts that have only Node.js.
  * Exit codes as the CLI's: 0 ok, 2 usage, 3 configuration invalid, 1 anything else.
  */
+// first: V8 flags that must be set before the rest of the bundle runs
+import './v8-memory.js';
 import { parseArgs } from 'node:util';
 import { loadAgentSettings } from '../shared/config/agent-settings.js';
 import { isUpsfleetError } from '../shared/errors.js';

@@ -7,6 +7,7 @@
 // CommonJS output: pino, ws and yaml are CommonJS and `require` node built-ins, which an ESM bundle cannot.
 import { chmodSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+import { agentNodeFlags } from './agent-node-flags.mjs';
 import { buildDashboard } from './build-dashboard.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -42,7 +43,13 @@ for (const [entry, outfile] of [
   ['cli/main.ts', 'dist/upsfleet.cjs'],
 ]) {
   // cli/main.ts starts with its own #! line, which esbuild keeps (before the banner)
-  const hashbang = readFileSync(entry, 'utf8').startsWith('#!') ? '' : '#!/usr/bin/env node\n';
+  // the agent run by hand (./upsfleet-agent.cjs) gets its unit's memory flags too (env -S splits them)
+  const flags = entry.startsWith('agent/') ? agentNodeFlags() : [];
+  const hashbang = readFileSync(entry, 'utf8').startsWith('#!')
+    ? ''
+    : flags.length > 0
+      ? `#!/usr/bin/env -S node ${flags.join(' ')}\n`
+      : '#!/usr/bin/env node\n';
   const banner = {
     js: `${hashbang}const __upsfleetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;`,
   };

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { agentNodeFlags } from './agent-node-flags.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -190,11 +191,16 @@ export async function buildDeb(outDir = join(ROOT, 'dist')) {
     copy(stage, need('dist/upsfleet.cjs'), `${LIB}/upsfleet.cjs`, 0o755);
     copy(stage, need('dist/upsfleet-agent.cjs'), `${LIB}/upsfleet-agent.cjs`, 0o755);
     cpSync(need('dist/dashboard'), join(stage, LIB, 'dashboard'), { recursive: true });
-    for (const [bin, bundle] of [
-      ['upsfleet', 'upsfleet.cjs'],
-      ['upsfleet-agent', 'upsfleet-agent.cjs'],
+    for (const [bin, bundle, flags] of [
+      ['upsfleet', 'upsfleet.cjs', []],
+      ['upsfleet-agent', 'upsfleet-agent.cjs', agentNodeFlags()],
     ])
-      put(stage, `/usr/bin/${bin}`, `#!/bin/sh\nexec /usr/bin/node ${LIB}/${bundle} "$@"\n`, 0o755);
+      put(
+        stage,
+        `/usr/bin/${bin}`,
+        `#!/bin/sh\nexec /usr/bin/node ${[...flags, `${LIB}/${bundle}`].join(' ')} "$@"\n`,
+        0o755,
+      );
     for (const unit of ['upsfleet-master.service', 'upsfleet-agent.service'])
       put(
         stage,

@@ -96,6 +96,16 @@ describe('upsfleet drill across a live fleet of one-file agents', () => {
       assert.ok(status.agents.find((x) => x.id === a.id)?.version, `${a.id} reported no version`);
   });
 
+  it("runs by its own #! line with the agent unit's Node.js flags", () => {
+    const unit = readFileSync(join(ROOT, 'deploy/systemd/upsfleet-agent.service'), 'utf8');
+    const exec = /^ExecStart=\/usr\/bin\/node (.*?) \/usr\/local\/lib\/upsfleet\/upsfleet-agent\.cjs /m.exec(unit);
+    assert.ok(exec, 'the unit starts node with flags before the bundle');
+    assert.equal(readFileSync(BUNDLE, 'utf8').split('\n', 1)[0], `#!/usr/bin/env -S node ${exec[1]}`);
+    const r = spawnSync(BUNDLE, ['--version'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '', 'node accepted every flag');
+  });
+
   it('passes and shows the progress step by step, host by host', () => {
     assert.equal(first.code, 0, `${first.out}\n${first.err}`);
     const out = first.out;

@@ -163,7 +163,10 @@ describe('Debian package', { timeout: 900_000 }, () => {
     if (why) return t.skip(why);
     for (const unit of ['upsfleet-master.service', 'upsfleet-agent.service']) {
       const text = readFileSync(join(root, 'lib/systemd/system', unit), 'utf8');
-      assert.match(text, /^ExecStart=\/usr\/bin\/node \/usr\/lib\/upsfleet\/upsfleet(-agent)?\.cjs /m);
+      assert.match(
+        text,
+        /^ExecStart=\/usr\/bin\/node (--\S+ )*\/usr\/lib\/upsfleet\/upsfleet(-agent)?\.cjs /m,
+      );
       assert.doesNotMatch(text, /\/usr\/local/);
       assert.match(text, /^SyslogIdentifier=upsfleet-(master|agent)$/m);
     }
