@@ -5,7 +5,8 @@
  * the agent and the NUT client it already has, refuse new connections with a few FD_EXHAUSTED log lines
  * (not one per connection), count the refusals in /status, and take new clients again once the hoard
  * closes. And the mDNS advertiser through real exhaustion (test/support/advertise-at-fd-limit.ts): its
- * interface scan and socket fail with EMFILE, which is logged and retried, never an uncaught exception.
+ * interface scan and socket fail with EMFILE, which is logged and retried, never an uncaught exception;
+ * and a journal write at the limit, kept and retried as on a full disk (test/support/journal-at-fd-limit.ts).
  * Everything on 127.0.0.1; only the processes this file starts are signalled, by pid.
  */
 import assert from 'node:assert/strict';
@@ -229,14 +230,22 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
-test('mDNS advertising through fd exhaustion: EMFILE logged a few times and retried, no crash', {
-  timeout: 45_000,
-}, async () => {
-  const script = fileURLToPath(new URL('../support/advertise-at-fd-limit.ts', import.meta.url));
-  // 256: room for loading the modules; the script then takes every descriptor left itself
+/** Runs a support script under `prlimit --nofile=256` (room for loading modules); its exit code, stdout, stderr. */
+async function runAtFdLimit(
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(
     'prlimit',
-    ['--nofile=256:256', '--', process.execPath, '--import', 'tsx', script, String(await freeUdpPort())],
+    [
+      '--nofile=256:256',
+      '--',
+      process.execPath,
+      '--import',
+      'tsx',
+      fileURLToPath(new URL(script, import.meta.url)),
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -248,6 +257,16 @@ test('mDNS advertising through fd exhaustion: EMFILE logged a few times and retr
     err += d.toString('utf8');
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, out, err };
+}
+
+test('mDNS advertising through fd exhaustion: EMFILE logged a few times and retried, no crash', {
+  timeout: 45_000,
+}, async () => {
+  // the script takes every descriptor left itself
+  const { code, out, err } = await runAtFdLimit('../support/advertise-at-fd-limit.ts', [
+    String(await freeUdpPort()),
+  ]);
   assert.equal(code, 0, `the advertiser process failed:\n${err.slice(-3000)}`);
   const lines = jsonLines(out);
   assert.ok(
@@ -271,4 +290,35 @@ test('mDNS advertising through fd exhaustion: EMFILE logged a few times and retr
     after.some((e) => e.module === 'second' && typeof e.restarts === 'number'),
     'second advertises again',
   );
+});
+
+test('a journal write at the fd limit is kept, logged once and written when descriptors are back', {
+  timeout: 30_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'upsfleet-fd-journal-'));
+  try {
+    const file = join(dir, 'journal.jsonl');
+    const { code, out, err } = await runAtFdLimit('../support/journal-at-fd-limit.ts', [file]);
+    assert.equal(code, 0, `the journal process failed:\n${err.slice(-3000)}`);
+    const lines = jsonLines(out);
+    assert.ok(
+      lines.some((e) => e.phase === 'exhausted' && e.errno === 'EMFILE'),
+      'the script reached EMFILE',
+    );
+    type St = { ok: boolean; error: { code: string } | null; pending: number };
+    const during = lines.find((e) => e.phase === 'after-write') as { status: St; state: number } | undefined;
+    assert.equal(during?.status.ok, false);
+    assert.equal(during?.status.error?.code, 'EMFILE');
+    assert.equal(during?.status.pending, 1);
+    assert.equal(during?.state, 1, 'the decision is known in memory');
+    const loud = lines.filter((e) => e.code === 'JOURNAL_WRITE_FAILED');
+    assert.equal(loud.length, 1, 'one loud error');
+    assert.equal(loud[0]!.errno, 'EMFILE');
+    const released = lines.find((e) => e.phase === 'released') as { status: St } | undefined;
+    assert.equal(released?.status.ok, true);
+    assert.equal(released?.status.pending, 0);
+    assert.match(readFileSync(file, 'utf8'), /written at the fd limit/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,7 +2,7 @@
  * Runs the master's mDNS advertiser through real file-descriptor exhaustion (test/fault/fd-exhaustion.test.ts):
  * advertises, takes every free descriptor (/dev/null opened until EMFILE) for 7 s so that multicast-dns's
  * 5-second interface scan hits EMFILE, starts a second advertiser meanwhile (its UDP socket cannot be made),
- * then gives the descriptors back and runs 7 s more so that both recover. JSON log lines on stdout; exit 0
+ * then gives the descriptors back and runs 4.5 s more so that both recover. JSON log lines on stdout; exit 0
  * when it got through. Interfaces are narrowed to loopback (the real scan still runs and fails for real), so
  * no multicast leaves the machine. Argument: a free UDP port for the mDNS socket.
  */
@@ -48,7 +48,7 @@ await sleep(7_000);
 
 for (const fd of hoard.splice(0)) closeSync(fd);
 logger.info({ phase: 'released' }, 'fds given back');
-await sleep(7_000);
+await sleep(4_500); // past the next 5-second scan
 await first.stop();
 await second.stop();
 logger.info({ phase: 'done' }, 'advertisers stopped');
