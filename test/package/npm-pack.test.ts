@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 
@@ -56,4 +57,47 @@ it('npm pack ships the CLI, docs, examples, man page and LICENSE, and no bench o
   assert.equal(pkg.license, 'MIT');
   assert.match(readFileSync(join(ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
   for (const page of pkg.man) assert.ok(files.has(page.replace(/^\.\//, '')), page);
+});
+
+it('the packed files run as a global install does: upsfleet --version, config check, the one-file agent', (t) => {
+  if (!existsSync(join(ROOT, 'dist/cli/main.js')))
+    return t.skip('dist/ not built: run npm run build (npm test does)');
+  const dir = mkdtempSync(join(tmpdir(), 'upsfleet-pack-'));
+  try {
+    const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.equal(packed.status, 0, packed.stderr);
+    const tarball = join(dir, packed.stdout.trim().split('\n').at(-1)!);
+    // laid out as `npm i -g` would (lib/node_modules/upsfleet); its dependencies are this checkout's (a test
+    // reaches no registry), so only what the package itself ships is under test
+    const pkgDir = join(dir, 'lib/node_modules/upsfleet');
+    mkdirSync(pkgDir, { recursive: true });
+    const untar = spawnSync('tar', ['-xzf', tarball, '-C', pkgDir, '--strip-components=1'], {
+      encoding: 'utf8',
+    });
+    assert.equal(untar.status, 0, untar.stderr);
+    symlinkSync(join(ROOT, 'node_modules'), join(pkgDir, 'node_modules'));
+    const bin = (
+      JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { bin: { upsfleet: string } }
+    ).bin.upsfleet;
+    const run = (args: string[]) => spawnSync(process.execPath, args, { cwd: dir, encoding: 'utf8' });
+    const version = run([join(pkgDir, bin), '--version']);
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+    const check = run([join(pkgDir, bin), 'config', 'check', join(pkgDir, 'examples/master.yaml')]);
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    const agent = run([
+      join(pkgDir, 'dist/upsfleet-agent.cjs'),
+      'config',
+      'check',
+      join(pkgDir, 'examples/agent.yaml'),
+    ]);
+    // the example names a token file that is not on this machine: a clear refusal with its place, not a crash
+    assert.ok(agent.status === 0 || agent.status === 3, `${agent.status}: ${agent.stderr}`);
+    assert.doesNotMatch(agent.stderr, /Cannot find module|TypeError|ReferenceError/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
