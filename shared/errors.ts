@@ -86,6 +86,16 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+  // SSH targets (docs/SSH-TARGETS.md)
+  SSH_HOST_KEY_MISMATCH:
+    "an SSH target's server showed a host key other than the pinned one: refused before anything was sent (the message shows both fingerprints)",
+  SSH_AUTH_FAILED: "an SSH target's server refused the user and private key",
+  SSH_UNREACHABLE:
+    "an SSH target's server could not be reached or did not finish the handshake in time (refused, no answer, no route)",
+  SSH_KEY_UNREADABLE: "an SSH target's private key file cannot be read or is not an unencrypted OpenSSH/PEM key",
+  SSH_COMMAND_FAILED:
+    "an SSH target's command (or the sudo rule `upsfleet target test` checks) failed: its exit status and output say why",
+  TARGET_UNKNOWN: 'no SSH target with this id in the master configuration',
 export class UpsfleetError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
