@@ -34,6 +34,7 @@ import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
 import type { Source } from './sources/source.js';
 import { registerSourceHealthMetrics } from './sources/source-health-metrics.js';
+import { SshTargets } from './ssh/ssh-targets.js';
 import { StateHub } from './state/state-hub.js';
 import { resolveTlsMaterial, type TlsMaterial } from './tls/tls-material.js';
 import { registerWakeMetrics } from './wake/wake-metrics.js';
@@ -86,6 +87,8 @@ export class Master {
   private readonly eventCounts = new Map<PowerEvent, number>();
   /** Notifications, drill measurements, battery plan, metrics (issue 6). */
   ops!: FleetOps;
+  /** Agentless members powered off over SSH (`sshTargets:`, docs/SSH-TARGETS.md). */
+  sshTargets!: SshTargets;
 
   constructor(
     readonly settings: MasterSettings,
@@ -201,6 +204,22 @@ export class Master {
     });
     this.ops.start();
     this.stack.push(this.ops);
+    // SSH targets answer their orders as agents do, through the same sequencer calls
+    this.sshTargets = new SshTargets({
+      targets: settings.sshTargets,
+      clock,
+      logger: logger.child({ module: 'ssh-targets' }),
+      registry: this.registry,
+      feedback: {
+        ack: (id, orderId) => this.sequencer.onAck(id, orderId),
+        progress: (id, msg) => this.sequencer.onProgress(id, msg),
+        goingDown: (id, orderId, dryRun, failures) =>
+          this.sequencer.onGoingDown(id, orderId, dryRun, failures),
+        drillReport: (id, orderId, hooks) => this.sequencer.onDrillReport(id, { orderId, hooks }),
+      },
+    });
+    this.sequencer.subscribe(this.sshTargets);
+    this.sshTargets.registerMetrics(this.ops.metrics.registry);
 
     this.agentServer = new AgentServer({
       masterId: settings.id,
@@ -261,6 +280,9 @@ export class Master {
       configured: this.steps,
     });
     this.policy.attach(this.hub);
+    // after the resume: a step resumed from the journal orders a target again once it answers
+    this.sshTargets.start();
+    this.stack.push(this.sshTargets);
     // after the resume (it reads what the journal and the sequencer know) and after the policy's listeners
     this.waker = new Waker({
       clock,
@@ -436,6 +458,7 @@ export class Master {
       policy: this.policy.view(),
       // each agent with what the master measured of its link (RTT, clock skew, silence allowed)
       agents: this.registry.all().map((a) => {
+        if (a.kind === 'ssh') return { ...a, ssh: this.sshTargets.view(a.id) ?? null };
         const link = a.kind === 'agent' ? this.agentServer.link(a.id) : undefined;
         return link ? { ...a, link } : a;
       }),

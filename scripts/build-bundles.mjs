@@ -29,8 +29,9 @@ const common = {
   // Debian 12's own nodejs is 18: the artefacts run there too
   target: 'node18',
   format: 'cjs',
-  // optional native speed-ups of ws, required inside try/catch
-  external: ['bufferutil', 'utf-8-validate', 'node-hid'],
+  // optional native speed-ups of ws and ssh2 (its crypto binding, cpu-features), required inside try/catch:
+  // the bundle runs on their pure JavaScript paths
+  external: ['bufferutil', 'utf-8-validate', 'node-hid', 'cpu-features', '*.node'],
   plugins: [inlineVersion],
   // the few sources that locate files beside themselves keep working from the bundle
   define: { 'import.meta.url': '__upsfleetImportMetaUrl' },

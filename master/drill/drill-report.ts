@@ -16,7 +16,13 @@ export interface DrillHostReport {
   shutdownMs: number | null;
   /** Drill start -> going-down: when this host would have been off. */
   wouldBeDownAtMs: number | null;
-  hooks: Array<{ name: string; status: string; durationMs: number }>;
+  hooks: Array<{
+    name: string;
+    status: string;
+    durationMs: number;
+    /** A guest preset: the guests it would have stopped. */
+    guests?: Array<{ name: string; kind: string; state: string }>;
+  }>;
   /** A real host was in dry-run or drill mode (it must be: false means it would have powered off). */
   dryRun: boolean | null;
   failures: string[];
@@ -51,7 +57,10 @@ function since(from: number | null, to: number | null): number | null {
 function hostFailures(m: MemberView): string[] {
   const out: string[] = [];
   if (m.offlineAtStep && m.ackAt === null) out.push('offline when its order was due');
-  if (m.cutShortByDeadline) out.push(`deadline passed at ${m.reachedAtDeadline ?? 'unknown'}`);
+  if (m.cutShortByDeadline)
+    out.push(
+      `deadline passed at ${m.reachedAtDeadline ?? 'unknown'}${m.cutShortWhy ? `: ${m.cutShortWhy}` : ''}`,
+    );
   if ((m.hookFailures ?? 0) > 0) out.push(`${m.hookFailures} hook(s) failed`);
   for (const h of m.drillReport ?? [])
     if (h.status !== 'ok' && h.status !== 'skipped') out.push(`hook ${h.name}: ${h.status}`);
@@ -69,7 +78,12 @@ function hostReport(step: StepView, m: MemberView, runStart: number): DrillHostR
     ackLatencyMs: since(m.orderedAt, m.ackAt),
     shutdownMs: since(m.orderedAt, m.goingDownAt),
     wouldBeDownAtMs: since(runStart, m.goingDownAt),
-    hooks: (m.drillReport ?? []).map((h) => ({ name: h.name, status: h.status, durationMs: h.durationMs })),
+    hooks: (m.drillReport ?? []).map((h) => ({
+      name: h.name,
+      status: h.status,
+      durationMs: h.durationMs,
+      ...(h.guests ? { guests: h.guests.map((g) => ({ name: g.name, kind: g.kind, state: g.state })) } : {}),
+    })),
     dryRun: m.dryRun,
     failures: hostFailures(m),
   };
@@ -106,6 +120,6 @@ export function buildDrillReport(view: SequenceView): DrillReport | null {
 export function drillReportComplete(view: SequenceView): boolean {
   if (view.state !== 'done') return false;
   return view.steps.every((s) =>
-    s.members.every((m) => m.kind !== 'agent' || m.goingDownAt === null || m.drillReport !== null),
+    s.members.every((m) => m.kind === 'nut' || m.goingDownAt === null || m.drillReport !== null),
   );
 }

@@ -1,11 +1,12 @@
 /**
  * The fleet registry: every member the master knows (upsfleet agents over WebSocket, NUT clients logged
- * in to the NUT server) with its group and connection. The sequencer orders members through the
+ * in to the NUT server, SSH targets the master reaches itself) with its group and connection. The sequencer orders members through the
  * `MemberChannel` each transport registers, so it never cares how a member is reached.
  */
 import type { OrderMsg, SupplyDeclarationT } from '../../shared/protocol/messages.js';
 
-export type MemberKind = 'agent' | 'nut';
+/** agent: upsfleet's own; nut: a stock NUT client; ssh: an agentless host the master powers off over SSH. */
+export type MemberKind = 'agent' | 'nut' | 'ssh';
 
 /** NUT clients whose user has no group: they go down at an implicit step just before the master, like NUT secondaries. */
 export const SECONDARIES_GROUP = '@secondaries';
@@ -37,6 +38,13 @@ export interface MemberInfo {
   closedByMaster?: string;
   /** The MAC its agent announced in hello (`wol:` capability), kept while it is away: Wake-on-LAN needs it then. */
   mac?: string | null;
+  /**
+   * What its transport finds wrong now, in words (an SSH target: a refused host key, a failed command, a
+   * host that keeps answering): shown in /status and given as the why when a deadline cuts it short.
+   */
+  problem?: string;
+  /** How its last connection ended when its transport says more than "closed" (an SSH target: unreachable for 5s). */
+  goneDetail?: string;
 }
 
 /** How a connection ended, as its transport saw it. */
@@ -45,6 +53,8 @@ export interface DisconnectInfo {
   leftAfterFsdAt?: number;
   /** The master closed it (its own timer or decision): never a confirmation. */
   closedByMaster?: string;
+  /** How it ended, in words, for the journal (a member's own close only). */
+  detail?: string;
 }
 
 interface Member extends MemberInfo {
@@ -114,6 +124,7 @@ export class FleetRegistry {
     };
     // a reconnect that announces no MAC keeps the one known (a host is woken while it is away)
     if (member.mac == null && known?.mac != null) member.mac = known.mac;
+    if (member.problem === undefined && known?.problem !== undefined) member.problem = known.problem;
     this.members.set(info.id, member);
     for (const l of this.listeners) l.connected?.(this.view(member));
   }
@@ -126,6 +137,8 @@ export class FleetRegistry {
     m.channel = null;
     if (how.closedByMaster !== undefined) m.closedByMaster = how.closedByMaster;
     else if (how.leftAfterFsdAt !== undefined) m.leftAfterFsdAt = how.leftAfterFsdAt;
+    if (how.closedByMaster === undefined && how.detail !== undefined) m.goneDetail = how.detail;
+    else delete m.goneDetail;
     for (const l of this.listeners) l.disconnected?.(this.view(m));
   }
 
@@ -145,6 +158,14 @@ export class FleetRegistry {
     if (!m?.connected) return;
     m.supplies = supplies;
     for (const l of this.listeners) l.supplies?.(this.view(m));
+  }
+
+  /** The member's current problem (null: none); kept while it is offline. */
+  setProblem(id: string, problem: string | null): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    if (problem === null) delete m.problem;
+    else m.problem = problem;
   }
 
   touch(id: string, now: number): void {

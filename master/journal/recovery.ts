@@ -105,7 +105,7 @@ function member(stage: RecoveredStage, r: StoredRecord): RecoveredMember | null 
   if (!m && orderId) {
     m = {
       id,
-      kind: r.memberKind === 'nut' ? 'nut' : 'agent',
+      kind: r.memberKind === 'nut' || r.memberKind === 'ssh' ? r.memberKind : 'agent',
       group: str(r.group) ?? '',
       orderId,
       state: 'pending',
@@ -116,6 +116,7 @@ function member(stage: RecoveredStage, r: StoredRecord): RecoveredMember | null 
       disconnectedAt: null,
       dryRun: null,
       reachedAtDeadline: null,
+      cutShortWhy: null,
       offlineAtStep: false,
       downEarly: false,
       redundantAt: null,
@@ -177,6 +178,7 @@ function applyMemberEntry(stage: RecoveredStage, event: string, r: StoredRecord)
     case 'deadline':
       if (finished(m)) return;
       m.reachedAtDeadline = m.state as RecoveredMember['reachedAtDeadline'];
+      m.cutShortWhy = str(r.why);
       m.state = 'deadline';
       return;
   }

@@ -2,7 +2,8 @@
  * One member's way down within one step (or early group): pending -> ordered -> acked -> going-down ->
  * down, or offline (not connected when ordered) and deadline (cut short). Confirmed down means, for an
  * upsfleet agent, ack + going-down + its connection closed (or a dry-run going-down: "it would now be
- * down"); for a stock NUT client, which cannot ack, its own LOGOUT or close after the order. A close the
+ * down"); for a stock NUT client, which cannot ack, its own LOGOUT or close after the order; for an SSH
+ * target, its command accepted (going-down) and then its port unreachable for a while (its "close"). A close the
  * master caused (its ping or idle timer, a replaced connection) and a deadline never confirm anything.
  * Each method returns whether it changed anything, so duplicates (an agent replaying after a reconnect)
  * are harmless.
@@ -12,6 +13,9 @@ import type { OrderMsg, ProgressMsg } from '../../shared/protocol/messages.js';
 import type { MemberKind } from '../fleet/registry.js';
 import type { RecoveredMember } from '../journal/recovery.js';
 import type { DrillHookView, HookProgressView, MemberState, MemberView } from './sequence-view.js';
+
+/** Guests kept per hook of a member (a host runs a few dozen at most). */
+const MAX_GUESTS_PER_HOOK = 256;
 
 export class MemberProgress {
   state: MemberState = 'pending';
@@ -24,6 +28,7 @@ export class MemberProgress {
   private dryRun: boolean | null = null;
   private hookFailures: number | null = null;
   private reachedAtDeadline: MemberView['reachedAtDeadline'] = null;
+  private cutShortWhy: string | null = null;
   private offlineAtStep = false;
   private downEarly = false;
   private redundantAt: number | null = null;
@@ -84,6 +89,7 @@ export class MemberProgress {
     this.disconnectedAt = rec.disconnectedAt;
     this.dryRun = rec.dryRun;
     this.reachedAtDeadline = rec.reachedAtDeadline;
+    this.cutShortWhy = rec.cutShortWhy ?? null;
     this.offlineAtStep = rec.offlineAtStep;
     this.downEarly = rec.downEarly;
     this.redundantAt = rec.redundantAt;
@@ -121,7 +127,7 @@ export class MemberProgress {
   }
 
   ack(now: number): boolean {
-    if (this.kind !== 'agent' || this.isFinished || this.ackAt !== null) return false;
+    if (this.kind === 'nut' || this.isFinished || this.ackAt !== null) return false;
     this.ackAt = now;
     if (this.state === 'ordered' || this.state === 'offline') this.state = 'acked';
     return true;
@@ -129,7 +135,7 @@ export class MemberProgress {
 
   /** Returns 'down' when the going-down itself confirms (dry run). */
   goingDown(dryRun: boolean, hookFailures: number, now: number): 'going-down' | 'down' | false {
-    if (this.kind !== 'agent' || this.isFinished || this.goingDownAt !== null) return false;
+    if (this.kind === 'nut' || this.isFinished || this.goingDownAt !== null) return false;
     this.ackAt ??= now; // a going-down proves the order arrived even if the ack was lost
     this.goingDownAt = now;
     this.dryRun = dryRun;
@@ -169,15 +175,46 @@ export class MemberProgress {
     if (this.state === 'deadline') this.downAt ??= now;
   }
 
-  cutByDeadline(): boolean {
+  cutByDeadline(why?: string): boolean {
     if (this.isFinished) return false;
     this.reachedAtDeadline = this.state as MemberView['reachedAtDeadline'];
+    this.cutShortWhy = why ?? null;
     this.state = 'deadline';
     return true;
   }
 
-  progress(msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs'>, now: number): void {
+  progress(
+    msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs' | 'guest'>,
+    now: number,
+  ): void {
+    const known = this.hooks.get(msg.hook);
+    if (msg.guest) {
+      // one guest's news: the hook's own status is left as it is (a replay must not turn `ok` back)
+      const hook = known ?? {
+        hook: msg.hook,
+        of: msg.of,
+        name: msg.name,
+        status: msg.status,
+        durationMs: null,
+        at: now,
+      };
+      const guests = (hook.guests ?? []).filter(
+        (g) => g.name !== msg.guest?.name || g.kind !== msg.guest.kind,
+      );
+      if (guests.length >= MAX_GUESTS_PER_HOOK) return;
+      guests.push({
+        name: msg.guest.name,
+        kind: msg.guest.kind,
+        state: msg.guest.state,
+        durationMs: msg.guest.durationMs ?? null,
+        ...(msg.guest.error !== undefined ? { error: msg.guest.error } : {}),
+        at: now,
+      });
+      this.hooks.set(msg.hook, { ...hook, guests });
+      return;
+    }
     this.hooks.set(msg.hook, {
+      ...(known?.guests ? { guests: known.guests } : {}),
       hook: msg.hook,
       of: msg.of,
       name: msg.name,
@@ -188,7 +225,10 @@ export class MemberProgress {
   }
 
   report(hooks: DrillHookView[]): void {
-    this.drillReport = hooks.map((h) => ({ ...h }));
+    this.drillReport = hooks.map((h) => ({
+      ...h,
+      ...(h.guests ? { guests: h.guests.map((g) => ({ ...g })) } : {}),
+    }));
   }
 
   view(): MemberView {
@@ -207,10 +247,13 @@ export class MemberProgress {
       hookFailures: this.hookFailures,
       cutShortByDeadline: this.state === 'deadline',
       reachedAtDeadline: this.reachedAtDeadline,
+      cutShortWhy: this.cutShortWhy,
       offlineAtStep: this.offlineAtStep,
       downEarly: this.downEarly,
       redundantAt: this.redundantAt,
-      hooks: [...this.hooks.values()].sort((a, b) => a.hook - b.hook),
+      hooks: [...this.hooks.values()]
+        .sort((a, b) => a.hook - b.hook)
+        .map((h) => (h.guests ? { ...h, guests: h.guests.map((g) => ({ ...g })) } : h)),
       drillReport: this.drillReport,
     };
   }

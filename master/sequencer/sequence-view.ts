@@ -23,12 +23,26 @@ export interface HookProgressView {
   status: 'started' | 'ok' | 'failed' | 'skipped';
   durationMs: number | null;
   at: number;
+  /** A guest preset: each guest's latest news (stopping, stopped, forced, failed...). */
+  guests?: GuestProgressView[];
+}
+
+/** One guest of a guest preset, as its agent last reported it. */
+export interface GuestProgressView {
+  name: string;
+  kind: string;
+  state: string;
+  durationMs: number | null;
+  error?: string;
+  at: number;
 }
 
 export interface DrillHookView {
   name: string;
   status: string;
   durationMs: number;
+  /** A guest preset: what it would have stopped. */
+  guests?: Array<{ name: string; kind: string; state: string }>;
 }
 
 export interface MemberView {
@@ -49,6 +63,8 @@ export interface MemberView {
   cutShortByDeadline: boolean;
   /** What it had reached when the deadline cut it short. */
   reachedAtDeadline: Exclude<MemberState, 'down' | 'deadline' | 'redundantly-fed'> | null;
+  /** Why it was not confirmed by then, as its transport saw it (an SSH target's failed command); null: not said. */
+  cutShortWhy: string | null;
   /** It was not connected when its order was due (it may have connected later). */
   offlineAtStep: boolean;
   /** Already confirmed down by its early group: not ordered again. */
@@ -149,6 +165,8 @@ export interface TimelineEntry {
   orderId?: string;
   endedBy?: StageEnd;
   detail?: string;
+  /** deadline: why the member was not confirmed, as its transport saw it (an SSH target's failed command). */
+  why?: string;
   /** step-start/early-start: epoch ms at which the stage stops waiting. */
   deadline?: number;
   /** order/offline/late-order: who the member is, so that a restarted master knows it without its connection. */

@@ -204,7 +204,12 @@ export class Stage {
         { memberId: m.id, kind: m.kind },
         'member confirmed down: connection closed after its order',
       );
-      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'connection closed' });
+      this.emit({
+        kind: 'down',
+        memberId: m.id,
+        orderId: m.orderId,
+        detail: info.goneDetail ?? 'connection closed',
+      });
       this.checkComplete();
       return;
     }
@@ -248,14 +253,17 @@ export class Stage {
 
   progress(
     m: MemberProgress,
-    msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs'>,
+    msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs' | 'guest'>,
   ): void {
     m.progress(msg, this.ctx.clock.now());
+    const g = msg.guest;
     this.emit({
       kind: 'progress',
       memberId: m.id,
       orderId: m.orderId,
-      detail: `${msg.hook}/${msg.of} ${msg.name} ${msg.status}`,
+      detail: g
+        ? `${msg.hook}/${msg.of} ${msg.name}: ${g.kind} ${g.name} ${g.state}${g.durationMs !== undefined ? ` in ${g.durationMs} ms` : ''}`
+        : `${msg.hook}/${msg.of} ${msg.name} ${msg.status}`,
     });
   }
 
@@ -497,12 +505,20 @@ export class Stage {
     if (this.state !== 'running') return;
     for (const m of this.members.values()) {
       const reached = m.state;
-      if (!m.cutByDeadline()) continue;
+      // what its transport finds wrong (an SSH target's failed command, a host still answering)
+      const why = this.ctx.registry.get(m.id)?.problem;
+      if (!m.cutByDeadline(why)) continue;
       this.log.warn(
-        { memberId: m.id, kind: m.kind, reached, orderId: m.orderId },
+        { memberId: m.id, kind: m.kind, reached, orderId: m.orderId, why },
         'deadline: member cut short, not confirmed down',
       );
-      this.emit({ kind: 'deadline', memberId: m.id, orderId: m.orderId, detail: reached });
+      this.emit({
+        kind: 'deadline',
+        memberId: m.id,
+        orderId: m.orderId,
+        detail: reached,
+        ...(why !== undefined ? { why } : {}),
+      });
       // a NUT client still connected, shown FSD but silent (frozen): its own close later is its going down
       if (m.kind === 'nut' && reached === 'ordered' && this.ctx.registry.isConnected(m.id))
         this.late.set(m.id, m.orderId);

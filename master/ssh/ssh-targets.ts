@@ -1,0 +1,150 @@
+/**
+ * The master's SSH targets (`sshTargets:`): one SshTarget each, declared in the fleet registry at start,
+ * told by the sequencer's timeline when to look: a sequence starting probes every target afresh, and a
+ * target its step finds offline (or that dropped before its command reached it) is probed every few
+ * seconds until its step's deadline, so that it is ordered as soon as it answers. Also its /status view
+ * and Prometheus series.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { Clock } from '../../shared/clock.js';
+import type { SshTargetSpec } from '../../shared/config/ssh-target-settings.js';
+import type { Logger } from '../../shared/logger.js';
+import type { FleetRegistry } from '../fleet/registry.js';
+import type { SequencerListener, TimelineEntry } from '../sequencer/sequence-view.js';
+import { type SshConnector, ssh2Connector } from './ssh-client.js';
+import { type SshFeedback, SshTarget, type SshTargetView } from './ssh-target.js';
+import { type ProbeResult, tcpProbe } from './unreachable-watch.js';
+
+export interface SshTargetsOptions {
+  targets: readonly SshTargetSpec[];
+  clock: Clock;
+  logger: Logger;
+  registry: FleetRegistry;
+  feedback: SshFeedback;
+  connector?: SshConnector;
+  tcpProbe?: (host: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
+}
+
+export class SshTargets implements SequencerListener {
+  private readonly targets = new Map<string, SshTarget>();
+  /** Stage deadlines by `${runId}|${step or early group}`, from step-start / early-start. */
+  private readonly deadlines = new Map<string, number>();
+
+  constructor(private readonly opts: SshTargetsOptions) {
+    for (const spec of opts.targets)
+      this.targets.set(
+        spec.id,
+        new SshTarget(spec, {
+          clock: opts.clock,
+          logger: opts.logger,
+          registry: opts.registry,
+          connector: opts.connector ?? ssh2Connector,
+          feedback: opts.feedback,
+          tcpProbe: opts.tcpProbe ?? tcpProbe,
+        }),
+      );
+  }
+
+  get size(): number {
+    return this.targets.size;
+  }
+
+  start(): void {
+    for (const t of this.targets.values()) t.start();
+    if (this.targets.size > 0)
+      this.opts.logger.info({ targets: [...this.targets.keys()] }, 'SSH targets: probing');
+  }
+
+  stop(): void {
+    for (const t of this.targets.values()) t.stop();
+  }
+
+  views(): SshTargetView[] {
+    return [...this.targets.values()].map((t) => t.view());
+  }
+
+  view(id: string): SshTargetView | undefined {
+    return this.targets.get(id)?.view();
+  }
+
+  timeline(entry: TimelineEntry): void {
+    const stageKey = `${entry.runId}|${entry.early ?? entry.step ?? ''}`;
+    switch (entry.kind) {
+      case 'sequence-start':
+        for (const t of this.targets.values()) t.refresh();
+        return;
+      case 'step-start':
+      case 'early-start':
+        if (entry.deadline !== undefined) this.deadlines.set(stageKey, entry.deadline);
+        return;
+      case 'offline':
+      case 'disconnected': {
+        const target = entry.memberId ? this.targets.get(entry.memberId) : undefined;
+        const until = this.deadlines.get(stageKey);
+        if (target && until !== undefined) target.wanted(until);
+        return;
+      }
+      case 'step-end':
+      case 'early-end':
+        this.deadlines.delete(stageKey);
+        return;
+      default:
+    }
+  }
+
+  registerMetrics(registry: Registry): void {
+    const views = () => this.views();
+    new Gauge({
+      name: 'upsfleet_ssh_target_up',
+      help: "1 when the SSH target's last probe logged in with the pinned host key, 0 when it failed",
+      labelNames: ['target', 'group'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const v of views())
+          if (v.lastProbe) this.set({ target: v.id, group: v.group }, v.lastProbe.ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'upsfleet_ssh_target_probe_seconds',
+      help: "How long the SSH target's last probe took (connect, handshake, login)",
+      labelNames: ['target', 'group'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const v of views())
+          if (v.lastProbe) this.set({ target: v.id, group: v.group }, v.lastProbe.durationMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'upsfleet_ssh_target_probe_error',
+      help: "1 for the error code of the SSH target's last probe while it fails (SSH_HOST_KEY_MISMATCH, SSH_AUTH_FAILED, ...)",
+      labelNames: ['target', 'group', 'code'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const v of views())
+          if (v.lastProbe && !v.lastProbe.ok && v.lastProbe.code)
+            this.set({ target: v.id, group: v.group, code: v.lastProbe.code }, 1);
+      },
+    });
+    new Gauge({
+      name: 'upsfleet_ssh_target_command_seconds',
+      help: "How long the SSH target's last command (or drill command) ran, by result",
+      labelNames: ['target', 'group', 'drill', 'result'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const v of views()) {
+          const r = v.order?.result;
+          if (!v.order || !r) continue;
+          const result = v.order.phase === 'failed' ? 'failed' : 'ok';
+          this.set(
+            { target: v.id, group: v.group, drill: String(v.order.drill), result },
+            r.durationMs / 1000,
+          );
+        }
+      },
+    });
+  }
+}
