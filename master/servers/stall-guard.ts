@@ -75,17 +75,25 @@ export function guardStalls(
     if (!t) return;
     disarm(t);
     t.pending++;
+    // the body deadline ends with the body, the response or the socket; its close listener goes with it, or
+    // a keep-alive client would pile one up per request (MaxListenersExceededWarning after 10)
+    let endBodyDeadline = () => {};
     if (!req.complete) {
       const body = clock.setTimer(deadlines.requestMs, () => {
         if (!req.complete) stalled(socket, 'request');
       });
-      req.once('end', () => body.cancel());
-      socket.once('close', () => body.cancel());
+      endBodyDeadline = () => {
+        body.cancel();
+        socket.off('close', endBodyDeadline);
+      };
+      req.once('end', endBodyDeadline);
+      socket.once('close', endBodyDeadline);
     }
     let done = false;
     const finished = () => {
       if (done) return;
       done = true;
+      endBodyDeadline();
       t.pending--;
       if (t.pending === 0 && !socket.destroyed) armHeaders(socket, t);
     };

@@ -141,7 +141,7 @@ describe('stalled connections on the TLS listener', () => {
 
   it('closes a request whose body never comes', async () => {
     const s = await secure();
-    s.write('POST /api/fsd HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{"re');
+    s.write('POST /no-such-route HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{"re');
     await closedWithin(s);
   });
 
@@ -151,6 +151,39 @@ describe('stalled connections on the TLS listener', () => {
     s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     trickle(s, 'GET /status HTTP/1.1\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 50);
     assert.match(await seen, /^HTTP\/1\.1 200/);
+  });
+
+  it('keeps no listener per request on a keep-alive connection (30 requests, GET and POST)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const s = await secure();
+      let seen = '';
+      s.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+      });
+      for (let i = 0; i < 30; i++) {
+        const before = (seen.match(/HTTP\/1\.1 \d{3} /g) ?? []).length;
+        s.write(
+          i % 2 === 0
+            ? 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+            : 'POST /no-such-route HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}',
+        );
+        const until = Date.now() + 5_000;
+        while ((seen.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === before && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 5));
+        assert.ok(Date.now() < until, `no answer to request ${i + 1}: ${JSON.stringify(seen.slice(-400))}`);
+      }
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        [],
+      );
+      s.destroy();
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('still serves a client that sends its request in time', async () => {
