@@ -18,6 +18,7 @@ import { NotifyQueue } from '../shared/notify/notify-queue.js';
 import { serviceMessage } from '../shared/notify/service-url.js';
 import {
   CloseCodes,
+  GUEST_PROGRESS_CAPABILITY,
   type MasterMsg,
   type OrderMsg,
   type StateMsg,
@@ -25,6 +26,7 @@ import {
   type WelcomeMsg,
 } from '../shared/protocol/messages.js';
 import { Discovery } from './discovery.js';
+import { GuestRestarter, type GuestRestarterOptions } from './guest-restarter.js';
 import { LocalSafety } from './local-safety.js';
 import { LostMasterDelayStore } from './lost-master-delay-store.js';
 import {
@@ -54,6 +56,7 @@ export interface AgentOptions {
   /** Seams for tests. */
   runHooks?: typeof runHooks;
   powerOff?: typeof powerOff;
+  guestRestart?: GuestRestarterOptions['restart'];
 }
 
 /** What this agent can do, announced in hello. */
@@ -66,6 +69,8 @@ export const AGENT_CAPABILITIES = [
   'local-safety',
   // reads an order's deadline as a duration (deadlineInMs): a skewed clock cannot make it late or early
   'relative-deadline',
+  // guest presets report each guest; sent only to a master whose welcome says it takes them
+  GUEST_PROGRESS_CAPABILITY,
 ];
 
 /** One master the agent follows (one per UPS feeding the host): its link, local deadtime and place in its order. */
@@ -99,6 +104,8 @@ export class Agent {
   /** Which link each order came from: the executor's replies go back to that master. */
   private readonly orderLink = new Map<string, number>();
   private readonly executor: OrderExecutor;
+  /** Starts again, after power returns, the guests that presets stopped. */
+  private readonly guestRestarter: GuestRestarter;
   private readonly notifications = new Set<Promise<unknown>>();
   /** Deliveries to notify.urls (made on the first one): queued, bounded, retried, never awaited by an order. */
   private notifyQueue: NotifyQueue | null = null;
@@ -139,12 +146,22 @@ export class Agent {
       clock: this.clock,
       logger: this.logger.child({ module: 'shutdown' }),
       send: (body) => this.sendReply(body),
+      stateDir: settings.stateDir,
+      // the host stayed up (dry-run): guests stopped by presets may start again when power returns
+      onDryRunDone: () => this.guestRestarter.check(),
       // the OS is going down: close the links now so the masters see it at once
       onPowerOffStarted: () => {
         for (const link of this.links) void link.connection.suspend();
       },
       ...(opts.runHooks ? { runHooks: opts.runHooks } : {}),
       ...(opts.powerOff ? { powerOff: opts.powerOff } : {}),
+    });
+    this.guestRestarter = new GuestRestarter({
+      stateDir: settings.stateDir,
+      clock: this.clock,
+      logger: this.logger.child({ module: 'guests' }),
+      isShuttingDown: () => this.executor.shuttingDown,
+      ...(opts.guestRestart ? { restart: opts.guestRestart } : {}),
     });
   }
 
@@ -291,6 +308,7 @@ export class Agent {
         : 'agent starting',
     );
     for (const link of this.links) this.restorePlace(link);
+    this.guestRestarter.check();
     this.discovery?.start();
     for (const link of this.links) link.connection.start();
   }
@@ -300,6 +318,7 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     for (const link of this.links) link.safety.stop();
+    this.guestRestarter.stop();
     this.discovery?.stop();
     await Promise.all(this.links.map((link) => link.connection.stop()));
     await Promise.allSettled([...this.notifications, this.notifyQueue?.drain(5_000)]);
@@ -341,6 +360,7 @@ export class Agent {
         link.states.set(msg.ups, msg);
         link.safety.observeStatus(msg.ups, msg.vars['ups.status']);
         this.supplies.observeState(link.index, msg);
+        if (!msg.stale) this.guestRestarter.observeStatus(msg.vars['ups.status']);
         return;
       case 'event':
         this.logger.info({ ups: msg.ups, event: msg.event }, msg.message || msg.event);
@@ -410,7 +430,9 @@ export class Agent {
   private sendReply(body: AgentBody): void {
     const orderId = 'orderId' in body ? body.orderId : undefined;
     const link = this.links[(orderId !== undefined ? this.orderLink.get(orderId) : undefined) ?? 0]!;
-    if (!link.connection.send(body))
+    const understood = withoutGuestNews(body, link.welcome?.guestProgress === true);
+    if (understood === null) return;
+    if (!link.connection.send(understood))
       this.logger.debug({ type: body.type }, 'master link down: message not sent');
   }
 
@@ -526,4 +548,16 @@ export class Agent {
     this.notifications.add(p);
     void p.finally(() => this.notifications.delete(p));
   }
+}
+
+/**
+ * A guest preset's per-guest news, for a master that takes it; an older master would refuse the unknown
+ * fields (and close the link mid-shutdown), so it gets the hook's own progress only. Null: nothing to send.
+ */
+function withoutGuestNews(body: AgentBody, masterTakesGuests: boolean): AgentBody | null {
+  if (masterTakesGuests) return body;
+  if (body.type === 'progress' && body.guest !== undefined) return null;
+  if (body.type === 'drill-report' && body.hooks.some((h) => h.guests !== undefined))
+    return { ...body, hooks: body.hooks.map(({ guests: _guests, ...h }) => h) };
+  return body;
 }

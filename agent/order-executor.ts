@@ -10,8 +10,9 @@ import type { HookSpec } from '../shared/config/resolved.js';
 import { type HookRunSummary, runHooks } from '../shared/exec/hook-runner.js';
 import { type PowerOffResult, powerOff } from '../shared/exec/power-off.js';
 import type { Command } from '../shared/exec/run-command.js';
+import type { GuestReport } from '../shared/guests/stop-guests.js';
 import type { Logger } from '../shared/logger.js';
-import type { DrillReportMsg, OrderMsg, ProgressMsg } from '../shared/protocol/messages.js';
+import type { DrillReportMsg, GuestNewsT, OrderMsg, ProgressMsg } from '../shared/protocol/messages.js';
 import type { AgentBody } from './master-connection.js';
 
 export interface OrderExecutorOptions {
@@ -24,6 +25,10 @@ export interface OrderExecutorOptions {
   send: (body: AgentBody) => void;
   /** The real power-off command has started: close the link so the master sees it at once. */
   onPowerOffStarted?: () => void;
+  /** Where guest presets record what they stopped, for their restart after power returns. */
+  stateDir?: string;
+  /** A real shutdown that only wrote its marker (dry-run) is done: the host is still up. */
+  onDryRunDone?: () => void;
   /** Seams for tests. */
   runHooks?: typeof runHooks;
   powerOff?: typeof powerOff;
@@ -42,6 +47,8 @@ export interface ShutdownRun {
   orderReceivedAt: number | null;
   phase: 'queued' | 'hooks' | 'powering-off' | 'done';
   lastProgress: ProgressFields | null;
+  /** Guest presets' per-guest progress, replayed with the rest to a master that re-sends the order. */
+  guestNews: ProgressFields[];
   goingDown: { dryRun: boolean; hookFailures: number } | null;
   drillHooks: DrillHook[] | null;
   hooks: HookRunSummary | null;
@@ -50,6 +57,8 @@ export interface ShutdownRun {
 }
 
 const MAX_DRILL_HOOKS = 64;
+/** Guests kept for replay and put in a drill report, all hooks together (the report stays far below 64 KiB). */
+const MAX_GUEST_NEWS = 256;
 
 export class OrderExecutor {
   private readonly runsByOrder = new Map<string, ShutdownRun>();
@@ -144,6 +153,7 @@ export class OrderExecutor {
       orderReceivedAt: orderId === null ? null : this.opts.clock.now(),
       phase: 'queued',
       lastProgress: null,
+      guestNews: [],
       goingDown: null,
       drillHooks: null,
       hooks: null,
@@ -180,7 +190,20 @@ export class OrderExecutor {
         UPSFLEET_DRILL: run.drill ? '1' : '0',
         UPSFLEET_DRY_RUN: shutdown.dryRun || run.drill ? '1' : '0',
       },
+      ...(this.opts.stateDir !== undefined ? { stateDir: this.opts.stateDir } : {}),
       onProgress: (p) => {
+        if (p.guest) {
+          const news: ProgressFields = {
+            hook: p.index,
+            of: p.of,
+            name: p.name.slice(0, 128),
+            status: p.status,
+            guest: guestNews(p.guest),
+          };
+          if (run.guestNews.length < MAX_GUEST_NEWS) run.guestNews.push(news);
+          for (const orderId of run.orderIds) this.opts.send({ type: 'progress', orderId, ...news });
+          return;
+        }
         run.lastProgress = {
           hook: p.index,
           of: p.of,
@@ -199,11 +222,17 @@ export class OrderExecutor {
     for (const orderId of run.orderIds) this.opts.send({ type: 'going-down', orderId, ...run.goingDown });
 
     if (run.drill) {
-      run.drillHooks = run.hooks.outcomes.slice(0, MAX_DRILL_HOOKS).map((o) => ({
-        name: o.name.slice(0, 128),
-        status: o.status,
-        durationMs: Math.round(o.durationMs),
-      }));
+      let guestRoom = MAX_GUEST_NEWS;
+      run.drillHooks = run.hooks.outcomes.slice(0, MAX_DRILL_HOOKS).map((o) => {
+        const guests = (o.guests ?? []).slice(0, Math.min(64, guestRoom)).map(guestNews);
+        guestRoom -= guests.length;
+        return {
+          name: o.name.slice(0, 128),
+          status: o.status,
+          durationMs: Math.round(o.durationMs),
+          ...(o.guests ? { guests } : {}),
+        };
+      });
       for (const orderId of run.orderIds) this.sendDrillReport(run, orderId);
       run.phase = 'done';
       log.info('drill: report sent; no power-off in a drill');
@@ -213,6 +242,7 @@ export class OrderExecutor {
     run.phase = 'powering-off';
     run.powerOff = await this.doPowerOff(run);
     run.phase = 'done';
+    if (run.powerOff.dryRun) this.opts.onDryRunDone?.();
   }
 
   private doPowerOff(run: ShutdownRun): Promise<PowerOffResult> {
@@ -246,6 +276,7 @@ export class OrderExecutor {
 
   private replay(run: ShutdownRun, orderId: string, what: { ack: boolean } = { ack: true }): void {
     if (what.ack) this.opts.send({ type: 'ack', orderId });
+    for (const news of run.guestNews) this.opts.send({ type: 'progress', orderId, ...news });
     if (run.lastProgress) this.opts.send({ type: 'progress', orderId, ...run.lastProgress });
     if (run.goingDown) this.opts.send({ type: 'going-down', orderId, ...run.goingDown });
     if (run.drillHooks) this.sendDrillReport(run, orderId);
@@ -254,4 +285,15 @@ export class OrderExecutor {
   private sendDrillReport(run: ShutdownRun, orderId: string): void {
     this.opts.send({ type: 'drill-report', orderId, hooks: run.drillHooks ?? [] });
   }
+}
+
+/** A guest's news as the protocol carries it (bounded strings, whole milliseconds). */
+function guestNews(g: GuestReport): GuestNewsT {
+  return {
+    name: g.name.slice(0, 128),
+    kind: g.kind.slice(0, 16),
+    state: g.state,
+    ...(g.durationMs !== undefined ? { durationMs: Math.max(0, Math.round(g.durationMs)) } : {}),
+    ...(g.error !== undefined ? { error: g.error.slice(0, 300) } : {}),
+  };
 }

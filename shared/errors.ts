@@ -65,6 +65,12 @@ export const ErrorCodes = {
   // shutdown path
   HOOK_FAILED: 'a hook exited non-zero or could not start',
   HOOK_TIMEOUT: 'a hook ran past its timeout and was killed',
+  GUEST_LIST_FAILED:
+    'a guest preset could not list the running guests (virsh, docker, podman, qm or pct failed or is missing): it stopped none of them',
+  GUEST_STOP_FAILED: 'a guest preset could not stop a guest: it was still running after being forced',
+  GUEST_START_FAILED: 'after power returned, a guest stopped by a preset could not be started again',
+  GUEST_RECORD_FAILED:
+    'the record of the guests a preset stopped could not be written or read (state directory): they are not started again after power returns',
   SHUTDOWN_COMMAND_FAILED: 'the power-off command could not be run',
   DRILL_REFUSED: 'a drill cannot start now: a drill is running or a real shutdown sequence has started',
   // power that returns
@@ -80,22 +86,23 @@ export const ErrorCodes = {
     'a journal line failed its checksum or was torn by a crash: skipped (a torn tail is cut off)',
   JOURNAL_UNREADABLE:
     'the journal could not be read at start: the master starts without memory of earlier runs',
-  JOURNAL_WRITE_FAILED:
-    'a journal write or fsync failed (full disk, I/O error): records are kept in memory until the disk takes them again; the shutdown goes on',
-} as const;
-
-export type ErrorCode = keyof typeof ErrorCodes;
-
   // SSH targets (docs/SSH-TARGETS.md)
   SSH_HOST_KEY_MISMATCH:
     "an SSH target's server showed a host key other than the pinned one: refused before anything was sent (the message shows both fingerprints)",
   SSH_AUTH_FAILED: "an SSH target's server refused the user and private key",
   SSH_UNREACHABLE:
     "an SSH target's server could not be reached or did not finish the handshake in time (refused, no answer, no route)",
-  SSH_KEY_UNREADABLE: "an SSH target's private key file cannot be read or is not an unencrypted OpenSSH/PEM key",
+  SSH_KEY_UNREADABLE:
+    "an SSH target's private key file cannot be read or is not an unencrypted OpenSSH/PEM key",
   SSH_COMMAND_FAILED:
     "an SSH target's command (or the sudo rule `upsfleet target test` checks) failed: its exit status and output say why",
   TARGET_UNKNOWN: 'no SSH target with this id in the master configuration',
+  JOURNAL_WRITE_FAILED:
+    'a journal write or fsync failed (full disk, I/O error): records are kept in memory until the disk takes them again; the shutdown goes on',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
 export class UpsfleetError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;

@@ -9,6 +9,8 @@ interface Seen {
   state: string;
   /** Last status shown per hook number. */
   hooks: Map<number, string>;
+  /** A guest preset's guests: `hook:kind/name` -> the state last printed. */
+  guests: Map<string, string>;
 }
 
 function secs(ms: number): string {
@@ -62,7 +64,11 @@ export class DrillProgress {
 
   private member(s: StepView, m: MemberView): string[] {
     const key = `${s.index ?? 'early'}:${m.id}`;
-    const seen = this.members.get(key) ?? { state: 'pending', hooks: new Map<number, string>() };
+    const seen = this.members.get(key) ?? {
+      state: 'pending',
+      hooks: new Map<number, string>(),
+      guests: new Map<string, string>(),
+    };
     const out: string[] = [];
     const name = `  ${m.id.padEnd(this.pad)}`;
     const order = m.orderedAt;
@@ -83,6 +89,15 @@ export class DrillProgress {
         `${name} hook ${h.hook}/${h.of} ${h.name}: ${h.status === 'skipped' ? 'skipped (not drill-safe)' : h.status}${d}`,
       );
     }
+    for (const h of m.hooks) {
+      for (const g of h.guests ?? []) {
+        const id = `${h.hook}:${g.kind}/${g.name}`;
+        if (seen.guests.get(id) === g.state) continue;
+        seen.guests.set(id, g.state);
+        const d = g.durationMs === null ? '' : ` in ${secs(g.durationMs)}`;
+        out.push(`${name}   ${g.kind} ${g.name}: ${g.state}${d}`);
+      }
+    }
     if (
       m.goingDownAt !== null &&
       order !== null &&
@@ -98,6 +113,7 @@ export class DrillProgress {
     this.members.set(key, {
       state: m.state === 'ordered' && m.ackAt !== null ? 'acked' : m.state,
       hooks: seen.hooks,
+      guests: seen.guests,
     });
     return out;
   }

@@ -45,7 +45,9 @@ export function formatDrillReport(r: DrillReport): string {
           ? '-'
           : h.hooks
               .map((k) =>
-                k.status === 'skipped' ? `${k.name} skipped` : `${k.name} ${secs(k.durationMs)} ${k.status}`,
+                k.status === 'skipped'
+                  ? `${k.name} skipped`
+                  : `${k.name} ${secs(k.durationMs)} ${k.status}${k.guests ? ` (would stop ${k.guests.length === 0 ? 'nothing' : k.guests.map((g) => g.name).join(', ')})` : ''}`,
               )
               .join('; '),
         secs(h.shutdownMs),
@@ -57,7 +59,7 @@ export function formatDrillReport(r: DrillReport): string {
   out.push(
     '',
     'ACK: order sent -> ack; SHUTDOWN: order sent -> going-down (hooks done, it would power off now); DOWN AT: since the drill started.',
-    'HOOKS: only drill-safe hooks run in a drill; the others show as skipped.',
+    'HOOKS: only drill-safe hooks run in a drill; the others show as skipped. Guest presets list what they would stop.',
   );
   return `${out.join('\n')}\n`;
 }

@@ -238,10 +238,17 @@ export function memberStateText(m: MemberView): { text: string; tone: Tone } {
         text: m.offlineAtStep ? 'offline at its step' : 'ordered',
         tone: m.offlineAtStep ? 'bad' : 'warn',
       };
-    case 'acked':
-      return hook
-        ? { text: `hook ${hook.hook}/${hook.of} ${hook.name} ${hook.status}`, tone: 'warn' }
-        : { text: 'acknowledged', tone: 'warn' };
+    case 'acked': {
+      if (!hook) return { text: 'acknowledged', tone: 'warn' };
+      // a guest preset at work: its guests so far (stopped 2 of 3, web1 forced)
+      const guests = hook.status === 'started' ? (hook.guests ?? []) : [];
+      const off = guests.filter((g) => g.state === 'stopped' || g.state === 'forced').length;
+      const guestText =
+        guests.length > 0
+          ? ` (${off} of ${guests.length} guests off${guests.some((g) => g.state === 'forced') ? ', some forced' : ''})`
+          : '';
+      return { text: `hook ${hook.hook}/${hook.of} ${hook.name} ${hook.status}${guestText}`, tone: 'warn' };
+    }
     case 'going-down':
       return { text: m.dryRun ? 'going down (dry-run)' : 'going down', tone: 'warn' };
     case 'down':

@@ -28,6 +28,7 @@ import {
   type AgentMsg,
   CloseCodes,
   type EventMsg,
+  GUEST_PROGRESS_CAPABILITY,
   MAX_MESSAGE_BYTES,
   type MasterMsg,
   type OrderMsg,
@@ -453,6 +454,8 @@ export class AgentServer {
         ...(msg.capabilities.includes(RECONNECT_WINDOW_CAPABILITY)
           ? { reconnectWindowMs: reconnectWindowMs(this.fleetSize()) }
           : {}),
+        // its guest presets may report each guest: this master keeps them (/status, drill report, dashboard)
+        ...(msg.capabilities.includes(GUEST_PROGRESS_CAPABILITY) ? { guestProgress: true as const } : {}),
       },
       now,
     );

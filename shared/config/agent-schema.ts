@@ -1,6 +1,7 @@
 /** The agent's configuration file (YAML). Types are derived from this schema. */
 import { type Static, Type } from '@sinclair/typebox';
-import { Duration, Hook, Log, Name, Notify, Shutdown } from './common-schema.js';
+import { Duration, Log, Name, Notify, Shutdown } from './common-schema.js';
+import { AgentHook } from './guest-schema.js';
 
 /** How the agent reaches one master: its URLs (fail-overs of that one master) or mDNS, and how it is trusted. */
 export const MasterLink = Type.Object(
@@ -69,7 +70,8 @@ export const AgentConfigSchema = Type.Object(
       ),
     ),
     shutdown: Type.Optional(Shutdown),
-    hooks: Type.Optional(Type.Array(Hook)),
+    /** Commands (`run:`) and guest presets (`preset:`, docs/GUESTS.md), in order. */
+    hooks: Type.Optional(Type.Array(AgentHook)),
     notify: Type.Optional(Notify),
     log: Type.Optional(Log),
   },

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDuration } from '../duration.js';
 import { UpsfleetError } from '../errors.js';
 import type { WebhookSpec } from '../exec/webhook.js';
+import { guestHookProblems } from '../guests/guest-spec.js';
 import { isLoopbackHost } from '../net/loopback.js';
 import type { ServiceTarget } from '../notify/service-url.js';
 import { normalizeFingerprint } from '../tls/fingerprint.js';
@@ -312,16 +313,19 @@ export function resolveAgentSettings(c: AgentConfigFile, file: string): AgentSet
   };
 }
 
+/** Guest presets: what one setting alone cannot say (forceAfter below the timeout, one preset per target). */
+const guestHooks: ExtraCheck<AgentConfigFile> = (c) => guestHookProblems(c.hooks);
+
 export function loadAgentSettings(file: string): AgentSettings {
   return resolveAgentSettings(
-    loadConfigFile<AgentConfigFile>(file, AgentConfigSchema, [consistency]).value,
+    loadConfigFile<AgentConfigFile>(file, AgentConfigSchema, [consistency, guestHooks]).value,
     file,
   );
 }
 
 export function parseAgentSettings(text: string, file: string): AgentSettings {
   return resolveAgentSettings(
-    parseConfigText<AgentConfigFile>(text, file, AgentConfigSchema, [consistency]).value,
+    parseConfigText<AgentConfigFile>(text, file, AgentConfigSchema, [consistency, guestHooks]).value,
     file,
   );
 }

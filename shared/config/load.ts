@@ -67,6 +67,12 @@ function describe(e: ErrorObject): { path: string; message: string; atKey: boole
       const prop = String((e.params as { missingProperty: string }).missingProperty);
       return { path: e.instancePath, message: `is missing required setting "${prop}"`, atKey: false };
     }
+    case 'enum':
+      return {
+        path: e.instancePath,
+        message: `must be one of ${((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ')}`,
+        atKey: false,
+      };
     case 'const':
       return {
         path: e.instancePath,
@@ -95,6 +101,8 @@ function pruneUnionNoise(errors: ErrorObject[]): ErrorObject[] {
     const union = unionAt.get(e.instancePath);
     const chosen = union ?? e;
     if (!union && e.keyword === 'anyOf') continue;
+    // if/then schemas (agent hooks by preset): the `then` branch's own errors say it, `if` adds nothing
+    if (e.keyword === 'if') continue;
     if (!union && e.keyword === 'type' && errors.some((o) => o.instancePath.startsWith(`${e.instancePath}/`)))
       continue;
     const key = `${chosen.instancePath}|${chosen.keyword}|${chosen.message}`;

@@ -1,11 +1,13 @@
 /**
  * Runs the shutdown hooks in order, each with its own timeout. A failed or timed-out hook is logged
  * and counted but never stops the later hooks: the machine must go down regardless.
- * In a drill, hooks not marked drillSafe are skipped (reported as `skipped`).
+ * In a drill, hooks not marked drillSafe are skipped (reported as `skipped`); a guest preset runs in a
+ * drill too and only lists what it would stop. A preset reports each guest as progress of its hook.
  */
 import { type Clock, systemClock } from '../clock.js';
-import type { HookSpec } from '../config/resolved.js';
+import type { GuestHookSpec, HookSpec } from '../config/resolved.js';
 import type { ErrorCode } from '../errors.js';
+import { type GuestReport, type GuestRunResult, stopGuests } from '../guests/stop-guests.js';
 import type { Logger } from '../logger.js';
 import { type CommandResult, describeResult, runCommand } from './run-command.js';
 
@@ -19,6 +21,8 @@ export interface HookProgress {
   status: HookStatus;
   /** Present on ok / failed / skipped. */
   durationMs?: number;
+  /** A guest preset's news about one guest (the hook itself is still `started`). */
+  guest?: GuestReport;
 }
 
 export interface HookOutcome {
@@ -28,6 +32,8 @@ export interface HookOutcome {
   /** HOOK_FAILED or HOOK_TIMEOUT when the hook failed. */
   errorCode?: ErrorCode;
   result?: CommandResult;
+  /** A guest preset: the last news of each guest (in a drill, what it would stop). */
+  guests?: GuestReport[];
 }
 
 export interface HookRunSummary {
@@ -46,6 +52,10 @@ export interface RunHooksOptions {
   clock?: Clock;
   /** Seam for tests; defaults to runCommand. */
   run?: typeof runCommand;
+  /** Where guest presets record what they stopped, for their restart (the agent's state directory). */
+  stateDir?: string;
+  /** Seam for tests; defaults to stopGuests. */
+  stopGuests?: typeof stopGuests;
 }
 
 /** The hook's own output, trimmed for one log line. */
@@ -80,6 +90,14 @@ export async function runHooks(hooks: readonly HookSpec[], opts: RunHooksOptions
     }
     report({ index, of, name: hook.name, status: 'started' });
     log.info({ timeoutMs: hook.timeoutMs }, 'hook started');
+    if (hook.guests) {
+      const outcome = await runGuestHook(hook, opts, clock, log, (guest) =>
+        report({ index, of, name: hook.name, status: 'started', guest }),
+      );
+      outcomes.push(outcome);
+      report({ index, of, name: hook.name, status: outcome.status, durationMs: outcome.durationMs });
+      continue;
+    }
     const result = await run(hook.run, {
       timeoutMs: hook.timeoutMs,
       ...(opts.env ? { env: opts.env } : {}),
@@ -110,4 +128,72 @@ export async function runHooks(hooks: readonly HookSpec[], opts: RunHooksOptions
     failures: outcomes.filter((o) => o.status === 'failed').length,
     durationMs: clock.now() - startedAll,
   };
+}
+
+/** The last news of each guest, in the order they were first reported. */
+function lastNews(reports: readonly GuestReport[]): GuestReport[] {
+  const byGuest = new Map<string, GuestReport>();
+  for (const r of reports) byGuest.set(`${r.kind}/${r.name}`, r);
+  return [...byGuest.values()];
+}
+
+/** A guest preset as one hook: its own per-guest deadline logic, bounded here by the hook's timeout. */
+async function runGuestHook(
+  hook: GuestHookSpec,
+  opts: RunHooksOptions,
+  clock: Clock,
+  log: Logger,
+  onGuest: (g: GuestReport) => void,
+): Promise<HookOutcome> {
+  const started = clock.now();
+  const seen: GuestReport[] = [];
+  let timer: { cancel(): void } | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = clock.setTimer(hook.timeoutMs, () => resolve('timeout'));
+  });
+  const run = (opts.stopGuests ?? stopGuests)(hook.guests, {
+    logger: log,
+    drill: opts.drill === true,
+    timeoutMs: hook.timeoutMs,
+    clock,
+    onGuest: (g) => {
+      seen.push(g);
+      onGuest(g);
+    },
+    ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+    ...(opts.run ? { run: opts.run } : {}),
+  }).catch(
+    (err: unknown): GuestRunResult => ({
+      ok: false,
+      guests: [],
+      listError: err instanceof Error ? err.message : String(err),
+      durationMs: clock.now() - started,
+    }),
+  );
+  const result = await Promise.race([run, timedOut]);
+  timer?.cancel();
+  const durationMs = clock.now() - started;
+  const guests = lastNews(seen);
+  if (result === 'timeout') {
+    log.error(
+      { code: 'HOOK_TIMEOUT', durationMs, guests },
+      'guest preset ran past its timeout; continuing (its commands end within their own limits)',
+    );
+    return { name: hook.name, status: 'failed', durationMs, errorCode: 'HOOK_TIMEOUT', guests };
+  }
+  const fields = {
+    durationMs,
+    guests: guests.map(
+      (g) => `${g.name} ${g.state}${g.durationMs !== undefined ? ` ${g.durationMs}ms` : ''}`,
+    ),
+  };
+  if (result.ok) {
+    log.info(fields, opts.drill ? 'drill: guest preset listed its guests' : 'guest preset ok');
+    return { name: hook.name, status: 'ok', durationMs, guests };
+  }
+  log.error(
+    { ...fields, listError: result.listError, code: 'HOOK_FAILED' },
+    'guest preset failed; continuing',
+  );
+  return { name: hook.name, status: 'failed', durationMs, errorCode: 'HOOK_FAILED', guests };
 }

@@ -67,10 +67,19 @@ export const Welcome = envelope('welcome', {
    * announcing RECONNECT_WINDOW_CAPABILITY (an older agent refuses unknown welcome fields).
    */
   reconnectWindowMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+  /** This master takes per-guest progress: only to agents announcing GUEST_PROGRESS_CAPABILITY. */
+  guestProgress: Type.Optional(Type.Literal(true)),
 });
 
 /** Hello capability: this agent understands `reconnectWindowMs` in the welcome. */
 export const RECONNECT_WINDOW_CAPABILITY = 'reconnect-window';
+
+/**
+ * Hello capability: this agent's guest presets report each guest (progress `guest`, drill-report
+ * `guests`). A master that understands them says so in its welcome (`guestProgress`); an older one
+ * gets neither field (it would refuse them) and sees only the preset's hook progress.
+ */
+export const GUEST_PROGRESS_CAPABILITY = 'guest-progress';
 
 export const State = envelope('state', {
   ups: Name,
@@ -136,6 +145,29 @@ export const Hello = envelope('hello', {
 
 export const Ack = envelope('ack', { orderId: Id });
 
+/** One guest of a guest preset (shared/guests/stop-guests.ts GuestState). */
+export const GuestNews = Type.Object(
+  {
+    name: Type.String({ maxLength: 128 }),
+    kind: Type.String({ maxLength: 16 }),
+    state: Type.Union(
+      [
+        'stopping',
+        'stopped',
+        'forced',
+        'failed',
+        'would-stop',
+        'started',
+        'already-running',
+        'start-failed',
+      ].map((s) => Type.Literal(s)),
+    ),
+    durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    error: Type.Optional(Type.String({ maxLength: 300 })),
+  },
+  { additionalProperties: false },
+);
+
 export const Progress = envelope('progress', {
   orderId: Id,
   hook: Type.Integer({ minimum: 0 }),
@@ -148,6 +180,8 @@ export const Progress = envelope('progress', {
     Type.Literal('skipped'),
   ]),
   durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** A guest preset's news about one guest (the hook is still running). Only to a `guestProgress` master. */
+  guest: Type.Optional(GuestNews),
 });
 
 export const GoingDown = envelope('going-down', {
@@ -164,6 +198,8 @@ export const DrillReport = envelope('drill-report', {
         name: Type.String({ maxLength: 128 }),
         status: Type.String({ maxLength: 16 }),
         durationMs: Type.Integer({ minimum: 0 }),
+        /** A guest preset: what it would stop. Only to a `guestProgress` master. */
+        guests: Type.Optional(Type.Array(GuestNews, { maxItems: 64 })),
       },
       { additionalProperties: false },
     ),
@@ -213,6 +249,7 @@ export type PongMsg = Static<typeof Pong>;
 export type SuppliesMsg = Static<typeof Supplies>;
 export type DeclineMsg = Static<typeof Decline>;
 export type SupplyDeclarationT = Static<typeof SupplyDeclaration>;
+export type GuestNewsT = Static<typeof GuestNews>;
 export type MasterMsg = Static<typeof MasterMessage>;
 export type AgentMsg = Static<typeof AgentMessage>;
 export type PolicyViewT = Static<typeof PolicyView>;

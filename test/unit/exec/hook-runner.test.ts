@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { HookSpec } from '../../../shared/config/resolved.js';
+import type { CommandHookSpec } from '../../../shared/config/resolved.js';
 import { type HookProgress, runHooks } from '../../../shared/exec/hook-runner.js';
 import { silentLogger } from '../../../shared/logger.js';
 
-function hook(name: string, run: string | string[], extra: Partial<HookSpec> = {}): HookSpec {
+function hook(name: string, run: string | string[], extra: Partial<CommandHookSpec> = {}): CommandHookSpec {
   return { name, run, timeoutMs: 5_000, drillSafe: false, ...extra };
 }
 
