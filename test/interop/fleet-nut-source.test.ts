@@ -7,7 +7,7 @@
  * - dummy-ups stops while on battery: the source goes COMMBAD, and the fleet is critical after the deadtime.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -50,12 +50,13 @@ function diagnostics(fleet: RunningFleet | undefined, sb: NutSandbox): string {
 }
 
 /** A sandboxed upsd + dummy-ups playing `seq`, with a user the master logs in as. */
-async function startUpsd(sb: NutSandbox, seq: string) {
+async function startUpsd(sb: NutSandbox, seq: string, seqExt: 'seq' | 'dev' = 'seq') {
   const port = await freePort();
-  sb.configureUpsd({
+  const dataFile = sb.configureUpsd({
     port,
     upsName: 'dummy',
     seq,
+    seqExt,
     users: [
       { name: 'master', password: 'masterpass', upsmon: 'secondary', instcmds: ['all'], actions: ['set'] },
     ],
@@ -68,7 +69,7 @@ async function startUpsd(sb: NutSandbox, seq: string) {
     'upsd to serve dummy-ups data',
     15_000,
   );
-  return { port, driver };
+  return { port, driver, dataFile };
 }
 
 /** The master config's `ups` section for a nut source on that upsd (replaces the simulated one). */
@@ -108,23 +109,11 @@ describe('the master with a nut source on a real upsd + dummy-ups', { skip }, ()
       rmSync(dir, { recursive: true, force: true });
     });
     try {
-      // OL for 8 s (master and agents start), OB 3 s, then OB LB held (dummy-ups loops its .seq)
-      const { port } = await startUpsd(
-        sb,
-        `ups.mfr: Sandbox
-ups.model: Outage 1500
-battery.charge: 100
-battery.runtime: 1800
-ups.status: OL
-TIMER 8
-ups.status: OB DISCHRG
-battery.charge: 60
-TIMER 3
-ups.status: OB DISCHRG LB
-battery.charge: 10
-TIMER 600
-`,
-      );
+      // on line until the master and agents are up (a .dev that dummy-ups reads again when it changes: a
+      // timed .seq went on battery before the agents had connected on a busy machine), then OB, then OB LB
+      const device = (status: string, charge: number) =>
+        `ups.mfr: Sandbox\nups.model: Outage 1500\nbattery.charge: ${charge}\nbattery.runtime: 1800\nups.status: ${status}\n`;
+      const { port, dataFile } = await startUpsd(sb, device('OL', 100), 'dev');
       const spec: FleetSpec = {
         dir,
         groups: [
@@ -143,6 +132,9 @@ TIMER 600
       const f = fleet;
       await waitForAgents(f, 20_000);
       assert.ok(!f.journal().some((e) => e.kind === 'critical'), 'critical before the agents connected');
+      writeFileSync(dataFile, device('OB DISCHRG', 60));
+      await f.waitForJournal((j) => j.some((e) => e.kind === 'event' && e.event === 'ONBATT'), 20_000);
+      writeFileSync(dataFile, device('OB DISCHRG LB', 10));
       await f.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 45_000);
       const journal = f.journal();
 

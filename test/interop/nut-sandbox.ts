@@ -219,14 +219,17 @@ export class NutSandbox {
     return proc;
   }
 
-  /** upsd.conf + upsd.users + ups.conf for one dummy-ups UPS playing `seq` (a `.seq` or `.dev` text). */
+  /**
+   * upsd.conf + upsd.users + ups.conf for one dummy-ups UPS playing `seq` (a `.seq` or `.dev` text); returns the
+   * data file (a `.dev` is read again whenever its modification time changes: rewrite it to change the UPS).
+   */
   configureUpsd(opts: {
     port: number;
     upsName: string;
     seq: string;
     seqExt?: 'seq' | 'dev';
     users: UpsdUser[];
-  }): void {
+  }): string {
     const dataFile = join(this.confDir, `${opts.upsName}.${opts.seqExt ?? 'seq'}`);
     writeFileSync(dataFile, opts.seq);
     this.writeConf(
@@ -249,6 +252,7 @@ export class NutSandbox {
         .join('\n\n')
         .concat('\n'),
     );
+    return dataFile;
   }
 
   startDummyUps(upsName: string): SandboxProcess {
