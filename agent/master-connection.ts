@@ -8,6 +8,16 @@
  * logged. With a master that gives a session id in its welcome, both sides number their messages
  * (shared/protocol/replay-guard.ts).
  *
+ * State deltas (`state-delta` capability, shared/protocol/state-delta.ts): the master sends one full state
+ * per connection and then only what changed; this link rebuilds each full state and hands it on as a
+ * `state` message, so the agent above never sees a delta. A delta that does not follow the revision held
+ * (a master bug: TCP loses nothing) is dropped, the last good picture kept, and the link asks for a full
+ * state (`resync`) instead of reconnecting: a reconnect would count as losing the master (the local
+ * deadtime starts while on battery, the master may take the close for a confirmation, and the reconnect
+ * waits out a jittered backoff), while a resync costs one round trip on the open link. Deltas already on
+ * the way are dropped too until the full state comes; the request is repeated for a later delta if no
+ * answer came within RESYNC_RETRY_MS.
+ *
  * Reconnects (docs/NETWORK.md): the first retry's jitter window is at least the one the master advised
  * in its last welcome (sized by its fleet, so a restart does not bring every agent back in the same
  * second); no wait lasts past the moment the local shutdown would fire (`deadline`); and lastAttempt()
@@ -34,8 +44,10 @@ import {
   MAX_MESSAGE_BYTES,
   type MasterMsg,
   RECONNECT_WINDOW_CAPABILITY,
+  STATE_DELTA_CAPABILITY,
 } from '../shared/protocol/messages.js';
 import { ReplayGuard, SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
+import { StateFollower } from '../shared/protocol/state-delta.js';
 import { fingerprintForHumans, fingerprintOfDer } from '../shared/tls/fingerprint.js';
 import { Backoff } from './backoff.js';
 import { boundTcpConnect } from './connect-deadline.js';
@@ -107,6 +119,8 @@ const SILENCE_PINGS = 3;
 /** Our clock further than this from the master's is worth a warning (it changes nothing). */
 const SKEW_WARN_MS = 30_000;
 const CLOSE_WAIT_MS = 2_000;
+/** A resync not answered by then is asked again at the next delta that does not apply. */
+const RESYNC_RETRY_MS = 5_000;
 /** A WebSocket close reason is at most 123 bytes. */
 const MAX_CLOSE_REASON = 120;
 
@@ -130,6 +144,10 @@ export class MasterConnection {
   private sid: string | null = null;
   private seq = 0;
   private inbound = new ReplayGuard();
+  /** The state pictures of the current connection, rebuilt from deltas; per UPS, when we last asked for a resync. */
+  private states = new StateFollower();
+  private resyncAskedAt = new Map<string, number>();
+  private _stateGaps = 0;
   private closeWaiters: (() => void)[] = [];
   private _lastContact: number | null = null;
   private _invalidMessages = 0;
@@ -158,6 +176,11 @@ export class MasterConnection {
   /** Inbound messages rejected by validation since start. */
   get invalidMessages(): number {
     return this._invalidMessages;
+  }
+
+  /** State deltas that did not follow the revision held (each dropped, and a full state asked for). */
+  get stateGaps(): number {
+    return this._stateGaps;
   }
 
   /** Successful opens since start. */
@@ -370,6 +393,9 @@ export class MasterConnection {
       this.sid = null;
       this.seq = 0;
       this.inbound = new ReplayGuard();
+      // every connection starts from the full state the master sends after its welcome
+      this.states = new StateFollower();
+      this.resyncAskedAt.clear();
       // until the welcome: a round trip on a link that may be slow, not three ping intervals
       this.silenceMs = WELCOME_WAIT_MS;
       this.armSilenceWatch(ws);
@@ -380,6 +406,7 @@ export class MasterConnection {
           ...this.opts.hello.capabilities,
           SEQ_CAPABILITY,
           RECONNECT_WINDOW_CAPABILITY,
+          STATE_DELTA_CAPABILITY,
           ...(this.opts.linkCapabilities?.(local) ?? []),
         ]),
       ];
@@ -410,7 +437,7 @@ export class MasterConnection {
         ws.close(decoded.closeCode, decoded.reason.slice(0, MAX_CLOSE_REASON));
         return;
       }
-      const msg = decoded.msg;
+      let msg = decoded.msg;
       // ids must not repeat; once the welcome gave a session, the master's seq must grow. Never a clock.
       const fresh = this.inbound.check(msg);
       if (!fresh.ok) {
@@ -435,8 +462,24 @@ export class MasterConnection {
         for (const w of this.welcomeWaiters.splice(0)) w(true);
       } else if (msg.type === 'ping') {
         this.send({ type: 'pong' });
+      } else if (msg.type === 'state') {
+        this.states.onState(msg);
+        this.resyncAskedAt.delete(msg.ups);
+        log.debug({ msgType: msg.type, ups: msg.ups, rev: msg.rev ?? null }, 'full state from the master');
+      } else if (msg.type === 'state-delta') {
+        const followed = this.states.onDelta(msg);
+        log.debug(
+          { msgType: msg.type, ups: msg.ups, rev: msg.rev, base: msg.base },
+          'state delta from the master',
+        );
+        if (followed.kind === 'gap') {
+          this.onStateGap(followed);
+          return;
+        }
+        msg = followed.state;
       }
-      this.safely(() => this.opts.onMessage(msg));
+      const handed = msg;
+      this.safely(() => this.opts.onMessage(handed));
     });
 
     ws.on('error', (err: Error & { code?: string }) => {
@@ -489,6 +532,28 @@ export class MasterConnection {
       if (this.phase === 'stopped' || this.phase === 'suspended') return;
       this.scheduleReconnect(info);
     });
+  }
+
+  private onStateGap(gap: Extract<ReturnType<StateFollower['onDelta']>, { kind: 'gap' }>): void {
+    this._stateGaps++;
+    const now = this.opts.clock.now();
+    const askedAt = this.resyncAskedAt.get(gap.ups);
+    const ask = askedAt === undefined || now - askedAt >= RESYNC_RETRY_MS;
+    this.opts.logger.warn(
+      {
+        url: this.url,
+        ups: gap.ups,
+        have: gap.have,
+        base: gap.base,
+        rev: gap.rev,
+        reason: gap.why,
+        stateGaps: this._stateGaps,
+        resync: ask,
+      },
+      'state delta does not follow the state we hold: dropped, keeping the last full state until the master sends one',
+    );
+    if (ask && this.send({ type: 'resync', ups: gap.ups, have: gap.have }))
+      this.resyncAskedAt.set(gap.ups, now);
   }
 
   private scheduleReconnect(info: DisconnectInfo): void {

@@ -34,10 +34,13 @@ import {
   type OrderMsg,
   type PolicyViewT,
   RECONNECT_WINDOW_CAPABILITY,
+  STATE_DELTA_CAPABILITY,
+  type StateDeltaMsg,
   type StateMsg,
   type WelcomeMsg,
 } from '../../shared/protocol/messages.js';
 import { ReplayGuard, SEQ_CAPABILITY } from '../../shared/protocol/replay-guard.js';
+import { type StatePicture, sortedVars } from '../../shared/protocol/state-delta.js';
 import type { Credentials } from '../auth/token-store.js';
 import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
 import type { HubSnapshot } from '../state/state-hub.js';
@@ -47,6 +50,7 @@ import { RejectionCounters } from './protocol-counters.js';
 import { reconnectWindowMs } from './reconnect-window.js';
 import { RefusalLog } from './refusal-log.js';
 import { SharedFrame, sendFrame } from './shared-frame.js';
+import { StateStream } from './state-stream.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
 export interface OrderFeedback {
@@ -115,6 +119,14 @@ interface Session {
   lastSeq: number | null;
   /** The agent understands `deadlineInMs` in orders. */
   relativeDeadline: boolean;
+  /** The agent applies `state-delta` messages (STATE_DELTA_CAPABILITY). */
+  stateDelta: boolean;
+  /**
+   * The state revision such an agent holds as far as we know: the next delta goes to it only if it is that
+   * delta's base, otherwise the agent gets a full state. Null: it holds a state that is no revision (the
+   * snapshot it got on connect had moved on from the last broadcast).
+   */
+  stateRev: number | null;
   /** Why the master closed this connection itself (missed pings, rejected): its close never confirms the agent down. */
   closedByMaster?: string;
   /** Rejected: nothing more it sends is read (a second hello is never verified). */
@@ -147,6 +159,9 @@ export class AgentServer {
   /** The last measurements of each agent's link, kept after it disconnects. */
   private readonly links = new Map<string, AgentLinkView>();
   private readonly agentsById: Map<string, { id: string; group: string; tokenHash: string }>;
+  /** The state revisions of this run, for `state-delta` agents. */
+  private readonly stateStream = new StateStream();
+  private _resyncs = 0;
 
   constructor(private readonly opts: AgentServerOptions) {
     // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
@@ -192,8 +207,46 @@ export class AgentServer {
     return this.byAgent.size;
   }
 
+  /** Full states sent because an agent asked (`resync`: a delta did not follow what it held). */
+  get resyncs(): number {
+    return this._resyncs;
+  }
+
+  /**
+   * One state broadcast, framed once per kind of message: agents without STATE_DELTA_CAPABILITY get the full
+   * state as always; `state-delta` agents the delta from the previous broadcast when they hold it, else the
+   * full state with its revision (the first broadcast after a connect whose snapshot had moved on).
+   */
   broadcastState(hub: HubSnapshot, policy: PolicyViewT): void {
-    this.broadcast(this.stateMessage(hub, policy));
+    const picture = this.pictureOf(hub, policy);
+    const step = this.stateStream.advance(picture);
+    const now = this.opts.clock.now();
+    let full: SharedFrame | undefined;
+    let fullWithRev: SharedFrame | undefined;
+    let delta: SharedFrame | undefined;
+    for (const s of this.byAgent.values()) {
+      if (s.ws.readyState !== WebSocket.OPEN) continue;
+      if (!s.stateDelta) {
+        full ??= new SharedFrame(encode(this.stateMessage(picture, undefined, now)));
+        this.sendShared(s, full);
+        continue;
+      }
+      if (step.delta !== null && s.stateRev === step.base) {
+        delta ??= new SharedFrame(
+          encode(
+            envelop<StateDeltaMsg>(
+              { type: 'state-delta', ups: picture.ups, rev: step.rev, base: step.base, ...step.delta },
+              now,
+            ),
+          ),
+        );
+        this.sendShared(s, delta);
+      } else {
+        fullWithRev ??= new SharedFrame(encode(this.stateMessage(picture, step.rev, now)));
+        this.sendShared(s, fullWithRev);
+      }
+      s.stateRev = step.rev;
+    }
   }
 
   broadcastEvent(event: PowerEvent, message: string): void {
@@ -216,25 +269,41 @@ export class AgentServer {
   }
 
   private broadcast(msg: MasterMsg): void {
-    // encoded and framed once for the whole fleet; a `seq` agent's copy gets its session and number
-    // spliced in before the closing brace (shared-frame.ts)
+    // encoded and framed once for the whole fleet
     const frame = new SharedFrame(encode(msg));
     for (const s of this.byAgent.values()) {
       if (s.ws.readyState !== WebSocket.OPEN) continue;
-      const sid = s.sid;
-      if (sid === null || s.lastSeq === null) {
-        sendFrame(s.ws, frame.plain(), () => frame.text());
-        continue;
-      }
-      const seq = ++s.lastSeq;
-      sendFrame(s.ws, frame.numbered(sid, seq), () => frame.text({ sid, seq }));
+      this.sendShared(s, frame);
     }
   }
 
-  private stateMessage(hub: HubSnapshot, policy: PolicyViewT): StateMsg {
+  /** A frame shared by many agents; a `seq` agent's copy gets its session and number spliced in (shared-frame.ts). */
+  private sendShared(s: Session, frame: SharedFrame): void {
+    const sid = s.sid;
+    if (sid === null || s.lastSeq === null) {
+      sendFrame(s.ws, frame.plain(), () => frame.text());
+      return;
+    }
+    const seq = ++s.lastSeq;
+    sendFrame(s.ws, frame.numbered(sid, seq), () => frame.text({ sid, seq }));
+  }
+
+  /** The state agents see: variables sorted by name, the order a delta-built picture has too. */
+  private pictureOf(hub: HubSnapshot, policy: PolicyViewT): StatePicture {
+    return { ups: hub.ups, vars: sortedVars(hub.vars), stale: hub.stale, policy: { ...policy } };
+  }
+
+  private stateMessage(p: StatePicture, rev?: number, now = this.opts.clock.now()): StateMsg {
     return envelop<StateMsg>(
-      { type: 'state', ups: hub.ups, vars: { ...hub.vars }, stale: hub.stale, policy },
-      this.opts.clock.now(),
+      {
+        type: 'state',
+        ups: p.ups,
+        vars: p.vars as Record<string, string>,
+        stale: p.stale,
+        policy: p.policy,
+        ...(rev === undefined ? {} : { rev }),
+      },
+      now,
     );
   }
 
@@ -259,6 +328,8 @@ export class AgentServer {
       sid: null,
       lastSeq: null,
       relativeDeadline: false,
+      stateDelta: false,
+      stateRev: null,
     };
     this.sessions.add(session);
     session.handshakeTimer = this.opts.clock.setTimer(this.opts.handshakeTimeoutMs ?? 30_000, () => {
@@ -357,6 +428,9 @@ export class AgentServer {
         );
         this.opts.registry.updateSupplies(session.agentId, msg.supplies);
         return;
+      case 'resync':
+        this.onResync(session, msg);
+        return;
       case 'decline':
         this.opts.logger.warn(
           { agentId: session.agentId, orderId: msg.orderId, reason: msg.reason, supplies: msg.supplies },
@@ -429,6 +503,7 @@ export class AgentServer {
     session.rtt.sample(now - session.upgradedAt);
     session.skew.sample(msg.ts, session.upgradedAt, now);
     session.relativeDeadline = msg.capabilities.includes(RELATIVE_DEADLINE_CAPABILITY);
+    session.stateDelta = msg.capabilities.includes(STATE_DELTA_CAPABILITY);
     let sid: string | undefined;
     if (msg.capabilities.includes(SEQ_CAPABILITY)) {
       // from the welcome on, both sides number their messages; the agent's must carry this connection's sid
@@ -460,7 +535,16 @@ export class AgentServer {
       now,
     );
     this.send(session, welcome);
-    this.send(session, this.stateMessage(hub, policy));
+    // a connection always starts from a full state; a `state-delta` agent's carries the revision that the
+    // next delta applies to (when the snapshot is still the last broadcast one: else it gets a full state next)
+    const picture = this.pictureOf(hub, policy);
+    if (session.stateDelta) {
+      session.stateRev = this.stateStream.revisionOf(picture);
+      const rev = session.stateRev ?? this.stateStream.current?.rev ?? 0;
+      this.send(session, this.stateMessage(picture, rev, now));
+    } else {
+      this.send(session, this.stateMessage(picture, undefined, now));
+    }
     const channel: MemberChannel = {
       sendOrder: (order: OrderMsg) =>
         this.send(
@@ -504,6 +588,42 @@ export class AgentServer {
     // a first ping at once: the RTT and skew are known within one round trip, not one interval
     this.sendPing(session, now);
     this.schedulePing(session);
+  }
+
+  /**
+   * A `state-delta` agent missed a revision (it should not happen on one TCP connection; a bug must not leave
+   * it with a wrong picture): it gets the latest full state with its revision, and deltas from there on. A
+   * fresh message each time (its id must not repeat on the connection), costing one encode: no more than
+   * any other message an authenticated agent can make us answer.
+   */
+  private onResync(session: Session, msg: Extract<AgentMsg, { type: 'resync' }>): void {
+    if (!session.stateDelta) {
+      this.reject(
+        session,
+        'PROTO_UNEXPECTED',
+        CloseCodes.UNEXPECTED,
+        'resync without the state-delta capability',
+      );
+      return;
+    }
+    this._resyncs++;
+    this.rejectionLog.note(
+      'state-resync',
+      {
+        agentId: session.agentId,
+        address: session.address,
+        ups: msg.ups,
+        have: msg.have,
+        resyncs: this._resyncs,
+      },
+      'agent asked for a full state (a state delta did not follow the revision it holds)',
+    );
+    const current = this.stateStream.current;
+    const { hub, policy } = this.opts.snapshot();
+    const picture = current?.picture ?? this.pictureOf(hub, policy);
+    const rev = current?.rev ?? this.stateStream.revisionOf(picture) ?? 0;
+    this.send(session, this.stateMessage(picture, rev));
+    session.stateRev = rev;
   }
 
   /** The last measurements of an agent's link (kept after it disconnected); undefined if never connected. */

@@ -34,7 +34,15 @@ function envelope<T extends string, P extends TProperties>(type: T, body: P) {
   );
 }
 
-const UpsVarsSchema = Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }));
+/**
+ * Most variables one state (or one delta) carries. A real UPS exposes 30 to 150 (`upsc`); the bound keeps
+ * a peer's message, and the picture an agent builds from deltas, from growing without end.
+ */
+export const MAX_STATE_VARS = 512;
+const VarName = Type.String({ maxLength: 128 });
+const UpsVarsSchema = Type.Record(VarName, Type.String({ maxLength: 1024 }), {
+  maxProperties: MAX_STATE_VARS,
+});
 
 export const PolicyView = Type.Object(
   {
@@ -86,6 +94,35 @@ export const State = envelope('state', {
   vars: UpsVarsSchema,
   stale: Type.Boolean(),
   policy: PolicyView,
+  /**
+   * The state's revision (see StateDelta): only to agents announcing STATE_DELTA_CAPABILITY, whose next
+   * `state-delta` has this as its `base`. An older agent refuses unknown fields and gets none.
+   */
+  rev: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+/**
+ * Hello capability: this agent applies `state-delta` messages and asks for a full state (`resync`) when
+ * one does not follow the revision it holds. It gets one full `state` (with `rev`) after the welcome and
+ * after a resync, deltas otherwise; an agent without it gets every state in full, as before.
+ */
+export const STATE_DELTA_CAPABILITY = 'state-delta';
+
+/**
+ * What changed since the state of revision `base`: variables set (changed or new), variable names removed,
+ * and `stale` / `policy` only when they changed. Revisions count the master's state broadcasts over its run
+ * (one number for every agent, so one frame serves them all; the envelope's `seq` is per connection and
+ * would not do), so an agent holding revision `base` of this UPS gets exactly revision `rev` by applying
+ * it (shared/protocol/state-delta.ts); any other agent has missed something and asks for a resync.
+ */
+export const StateDelta = envelope('state-delta', {
+  ups: Name,
+  rev: Type.Integer({ minimum: 1 }),
+  base: Type.Integer({ minimum: 0 }),
+  set: Type.Optional(UpsVarsSchema),
+  unset: Type.Optional(Type.Array(VarName, { maxItems: MAX_STATE_VARS })),
+  stale: Type.Optional(Type.Boolean()),
+  policy: Type.Optional(PolicyView),
 });
 
 export const Event = envelope('event', {
@@ -209,6 +246,15 @@ export const DrillReport = envelope('drill-report', {
 
 export const Pong = envelope('pong', {});
 
+/**
+ * A `state-delta` did not follow the revision this agent holds of that UPS (`have`; null: none): the
+ * master answers with a full `state`. Only from an agent that announced STATE_DELTA_CAPABILITY.
+ */
+export const Resync = envelope('resync', {
+  ups: Name,
+  have: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+});
+
 /** The host's count of trusted supplies changed (sent only to a master that accepted a hello with `supplies`). */
 export const Supplies = envelope('supplies', { supplies: SupplyDeclaration });
 
@@ -223,7 +269,7 @@ export const Decline = envelope('decline', {
   supplies: SupplyDeclaration,
 });
 
-export const MasterMessage = Type.Union([Welcome, State, Event, Order, Ping]);
+export const MasterMessage = Type.Union([Welcome, State, StateDelta, Event, Order, Ping]);
 export const AgentMessage = Type.Union([
   Hello,
   Ack,
@@ -233,10 +279,13 @@ export const AgentMessage = Type.Union([
   Pong,
   Supplies,
   Decline,
+  Resync,
 ]);
 
 export type WelcomeMsg = Static<typeof Welcome>;
 export type StateMsg = Static<typeof State>;
+export type StateDeltaMsg = Static<typeof StateDelta>;
+export type ResyncMsg = Static<typeof Resync>;
 export type EventMsg = Static<typeof Event>;
 export type OrderMsg = Static<typeof Order>;
 export type PingMsg = Static<typeof Ping>;
@@ -257,6 +306,7 @@ export type PolicyViewT = Static<typeof PolicyView>;
 export const MASTER_SCHEMAS: Record<MasterMsg['type'], TObject> = {
   welcome: Welcome,
   state: State,
+  'state-delta': StateDelta,
   event: Event,
   order: Order,
   ping: Ping,
@@ -271,6 +321,7 @@ export const AGENT_SCHEMAS: Record<AgentMsg['type'], TObject> = {
   pong: Pong,
   supplies: Supplies,
   decline: Decline,
+  resync: Resync,
 };
 
 /** WebSocket close codes (4xxx are the application's). */

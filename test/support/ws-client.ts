@@ -5,15 +5,23 @@ import type { AgentMsg, MasterMsg } from '../../shared/protocol/messages.js';
 
 export class TestClient {
   readonly messages: MasterMsg[] = [];
+  /** Every text frame as it arrived (for sizes), and the reasons of those that failed validation. */
+  readonly texts: string[] = [];
+  readonly invalid: string[] = [];
   readonly ws: WebSocket;
   closed: Promise<{ code: number; reason: string }>;
   private waiters: Array<() => void> = [];
+  private seq = 0;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `ca`: a wss:// master's certificate (PEM), trusted as its own CA. */
+  constructor(url: string, opts: { ca?: string } = {}) {
+    this.ws = new WebSocket(url, opts.ca ? { ca: opts.ca } : {});
+    this.ws.on('error', () => {}); // seen as the close
     this.ws.on('message', (data) => {
+      this.texts.push(data.toString());
       const d = decodeMasterMessage(data.toString());
       if (d.ok) this.messages.push(d.msg);
+      else this.invalid.push(d.reason);
       // a live agent answers pings, or the master drops it
       if (d.ok && d.msg.type === 'ping') this.send({ type: 'pong' });
       for (const w of this.waiters.splice(0)) w();
@@ -31,8 +39,11 @@ export class TestClient {
     });
   }
 
+  /** Numbered once the welcome gave a session (an agent that announced `seq`), as an agent does. */
   send(body: Record<string, unknown>): void {
-    this.ws.send(encode(envelop(body as never) as AgentMsg));
+    const msg = envelop(body as never) as AgentMsg;
+    const sid = this.messages.find((m) => m.type === 'welcome')?.sid;
+    this.ws.send(encode(sid === undefined ? msg : { ...msg, sid, seq: ++this.seq }));
   }
 
   sendRaw(data: string | Buffer): void {
