@@ -274,6 +274,17 @@ export const COMMAND_SPECS: readonly CommandSpec[] = [
     subcommands: ['test'],
   },
   {
+    name: 'target',
+    summary: 'check an SSH target: reachable, host key, login, sudo rule',
+    usage: ['target test ID [-c FILE] [--json]'],
+    description: [
+      "Checks the SSH target ID of the master configuration without shutting anything down: its SSH port answers, the server's host key is the pinned one (refused otherwise, with both fingerprints, and nothing is sent), the private key logs in, and the command is allowed: for a sudo command, sudo -n -l CMD (sudo lists it when a rule allows it without a password, and runs nothing); otherwise that the program exists. See docs/SSH-TARGETS.md.",
+      'Without -c: /etc/upsfleet/master.yaml, or the file UPSFLEET_MASTER_CONFIG names. Exit 0 when ready; 1 host key refused or program missing; 2 unknown ID; 3 configuration invalid or key unreadable; 4 unreachable; 6 login refused or no sudo rule.',
+    ],
+    options: [MASTER_CONFIG, JSON_OUT, HELP],
+    subcommands: ['test'],
+  },
+  {
     name: 'demo',
     summary: 'a master on a simulated UPS and 6 dry-run agents play an outage',
     usage: ['demo [--keep]'],

@@ -71,6 +71,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandHan
       'notify test [-c FILE] [URL...]   a test message through each notification URL (ntfy, Slack, Discord, Telegram, Teams, e-mail)',
     load: async () => (await import('./commands/notify.js')).notifyCommand,
   },
+  target: {
+    summary:
+      'target test ID [-c FILE]  an SSH target: reachable, host key, login, sudo rule (nothing shut down)',
+    load: async () => (await import('./commands/target.js')).targetCommand,
+  },
   demo: {
     summary: 'demo                      master on a simulated UPS + 6 dry-run agents, plays an outage',
     load: async () => (await import('./commands/demo.js')).demoCommand,

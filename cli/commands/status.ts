@@ -23,6 +23,8 @@ interface AgentRow {
   lastSeen: number | null;
   version: string | null;
   dryRun: boolean;
+  /** An SSH target's user@host:port (shown where an agent's version would be). */
+  address?: string | null;
 }
 
 function ago(ts: number | null, now: number): string {
@@ -40,7 +42,7 @@ export function formatFleetTable(agents: AgentRow[], now: number): string {
       a.kind,
       a.connected ? (a.dryRun ? 'yes (dry-run)' : 'yes') : 'no',
       ago(a.lastSeen, now),
-      a.version ?? '-',
+      a.version ?? (a.kind === 'ssh' && a.address ? a.address : '-'),
     ]);
   }
   return table(rows);

@@ -172,20 +172,56 @@ function memberRow(a: LiveAgent | undefined, id: string, m: LiveModel, now: numb
   const run = m.sequence.runId ? runMember(m.sequence, id) : undefined;
   const state = run ? memberStateText(run) : null;
   const conn = a?.connected ?? false;
+  // an SSH target has no agent: its address stands where the version would, and "connected" means its
+  // last probe logged in with the pinned host key; what is wrong (a refused key, a failed command) is shown
+  const ssh = a?.kind === 'ssh';
+  const why = run?.cutShortWhy ?? a?.problem;
   return h(
     'tr',
-    { 'data-agent': id, 'data-connected': conn ? 'yes' : 'no', 'data-state': run?.state },
+    {
+      'data-agent': id,
+      'data-kind': a?.kind,
+      'data-connected': conn ? 'yes' : 'no',
+      'data-state': run?.state,
+    },
     h(
       'td',
       {},
-      h('span', { class: `dot${conn ? ' on' : ''}`, title: conn ? 'connected' : 'not connected' }),
+      h('span', {
+        class: `dot${conn ? ' on' : ''}`,
+        title: ssh
+          ? conn
+            ? 'reachable over SSH'
+            : 'not reachable over SSH'
+          : conn
+            ? 'connected'
+            : 'not connected',
+      }),
       h('b', {}, id),
       a?.kind === 'nut' ? h('span', { class: 'tag' }, 'NUT') : null,
+      ssh ? h('span', { class: 'tag', title: 'powered off over SSH (no agent)' }, 'SSH') : null,
       a?.dryRun ? h('span', { class: 'tag' }, 'dry-run') : null,
     ),
-    h('td', { class: 'version' }, a?.version ?? '-'),
-    h('td', { class: 'seen' }, conn ? 'connected' : `seen ${ago(a?.lastSeen, now)}`),
-    h('td', { class: 'state' }, state ? h('span', { class: `chip tone-${state.tone}` }, state.text) : ''),
+    h('td', { class: 'version' }, ssh ? (a?.address ?? '-') : (a?.version ?? '-')),
+    h(
+      'td',
+      { class: 'seen', title: a?.problem },
+      ssh
+        ? conn
+          ? 'reachable'
+          : a?.problem
+            ? 'unreachable'
+            : 'not probed yet'
+        : conn
+          ? 'connected'
+          : `seen ${ago(a?.lastSeen, now)}`,
+    ),
+    h(
+      'td',
+      { class: 'state' },
+      state ? h('span', { class: `chip tone-${state.tone}`, title: why }, state.text) : '',
+      why && (run?.cutShortWhy || (ssh && !conn)) ? h('div', { class: 'muted why' }, why) : null,
+    ),
   );
 }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -188,5 +188,26 @@ describe('sshTargets config', () => {
     assert.match(all, /is missing required setting "key"/);
     assert.match(all, /is missing required setting "hostKey"/);
     assert.match(all, /master\.yaml:16:5: \/sshTargets\/0\/password unknown setting "password"/);
+  });
+
+  it('the example in docs/SSH-TARGETS.md is a valid config', () => {
+    const doc = readFileSync(new URL('../../../docs/SSH-TARGETS.md', import.meta.url), 'utf8');
+    const yaml = /```yaml\n(master:[\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(yaml, 'docs/SSH-TARGETS.md has a ```yaml block starting with master:');
+    const dir = mkdtempSync(join(tmpdir(), 'upsfleet-sshdoc-'));
+    try {
+      writeFileSync(join(dir, 'master.yaml'), yaml);
+      const s = parseMasterSettings(yaml, join(dir, 'master.yaml'));
+      assert.deepEqual(
+        s.sshTargets.map((t) => [t.id, t.port, t.hostKey.type ?? 'fingerprint', t.command]),
+        [
+          ['nas1', 22, 'ssh-ed25519', 'sudo -n systemctl poweroff'],
+          ['fw', 2222, 'fingerprint', 'sudo -n /sbin/shutdown -p now'],
+        ],
+      );
+      assert.equal(s.sshTargets[0]!.keyFile, join(dir, 'ssh/id_ed25519'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
