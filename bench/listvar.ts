@@ -53,7 +53,8 @@ export async function listVar(seconds: number): Promise<ListVarResult[] | string
   const m = await startMaster([], [], {
     sections: {
       ups: { name: 'dummy', source: { type: 'simulated', script: vars } },
-      nut: { listen: '127.0.0.1:0', maxConnections: 200 },
+      // 50 connections from 127.0.0.1: above the default per-address limit (32)
+      nut: { listen: '127.0.0.1:0', maxConnections: 200, maxConnectionsPerAddress: 64 },
     },
   });
   try {
