@@ -28,6 +28,8 @@ interface Tracked {
   /** Requests received on this connection whose responses have not finished. */
   pending: number;
   timer: TimerHandle | null;
+  /** Body deadlines of requests still being received (several when a client pipelines). */
+  bodies: Set<TimerHandle>;
 }
 
 /** Arms the deadlines on `server`; `onStall` hears of each connection closed for stalling. */
@@ -61,10 +63,16 @@ export function guardStalls(
   };
 
   const ready = (socket: Socket) => {
-    const t: Tracked = { pending: 0, timer: null };
+    const t: Tracked = { pending: 0, timer: null, bodies: new Set() };
     tracked.set(socket, t);
     armHeaders(socket, t);
-    socket.once('close', () => disarm(t));
+    // one close listener per connection, whatever it carries: a listener per request piled up on a
+    // keep-alive or pipelining client (MaxListenersExceededWarning)
+    socket.once('close', () => {
+      disarm(t);
+      for (const body of t.bodies) body.cancel();
+      t.bodies.clear();
+    });
   };
   // the TLS socket is the one requests arrive on; it exists once the handshake is done
   server.on(opts.tls ? 'secureConnection' : 'connection', ready);
@@ -75,19 +83,19 @@ export function guardStalls(
     if (!t) return;
     disarm(t);
     t.pending++;
-    // the body deadline ends with the body, the response or the socket; its close listener goes with it, or
-    // a keep-alive client would pile one up per request (MaxListenersExceededWarning after 10)
+    // the body deadline ends with the body, the response or the connection (ready's close listener)
     let endBodyDeadline = () => {};
     if (!req.complete) {
       const body = clock.setTimer(deadlines.requestMs, () => {
+        t.bodies.delete(body);
         if (!req.complete) stalled(socket, 'request');
       });
+      t.bodies.add(body);
       endBodyDeadline = () => {
         body.cancel();
-        socket.off('close', endBodyDeadline);
+        t.bodies.delete(body);
       };
       req.once('end', endBodyDeadline);
-      socket.once('close', endBodyDeadline);
     }
     let done = false;
     const finished = () => {

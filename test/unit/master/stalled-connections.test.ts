@@ -186,6 +186,25 @@ describe('stalled connections on the TLS listener', () => {
     }
   });
 
+  it('keeps no listener per request from a client that pipelines 50 POSTs and reads nothing', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const s = await secure();
+      s.pause();
+      s.write('POST /no-such-route HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'.repeat(50));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        [],
+      );
+      s.destroy();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('still serves a client that sends its request in time', async () => {
     const s = await secure();
     const seen = closedWithin(s);
