@@ -3,14 +3,16 @@
  * agents' work): many light agents (bench/light-agent.ts: real TLS, real hello, every message validated)
  * connected to one master. Input: a JSON file named by the first argument ({ url, ca, capabilities,
  * agents: [{ id, group, token }] }). Protocol on stdio, one JSON object per line:
- *   out {"ready": n}                                   every agent welcomed
+ *   out {"ready": n, "stateBytes": b}                  every agent welcomed; b: the first full state's size
  *   in  {"expect": "97"}                               the next battery.charge to wait for
  *   out {"expecting": "97"}                            (sent before the parent changes anything)
- *   out {"charge": "97", "at": [ms, ...], "invalid": 0} when every agent received it: each arrival time
+ *   out {"charge": "97", "at": [ms, ...], "invalid": 0, "wire": {"type", "bytes"}}
+ *                                                      when every agent received it: each arrival time, and
+ *                                                      what the change was on the wire (full state or delta)
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { LightAgent } from './light-agent.js';
+import { LightAgent, type Wire } from './light-agent.js';
 
 interface Setup {
   url: string;
@@ -23,6 +25,8 @@ const setup = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Setup;
 let expected: string | null = null;
 let arrivals: number[] = [];
 let invalid = 0;
+let wire: Wire | null = null;
+let stateBytes = 0;
 
 function report(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -38,12 +42,15 @@ const agents = setup.agents.map(
       token: a.token,
       capabilities: setup.capabilities,
       onInvalid: () => invalid++,
-      onMessage: (msg, at) => {
+      onMessage: (msg, at, w) => {
+        if (msg.type === 'state' && w.type === 'state' && stateBytes === 0) stateBytes = w.bytes;
         if (msg.type !== 'state' || expected === null) return;
         if (msg.vars['battery.charge'] !== expected) return;
         arrivals.push(at);
+        wire ??= w;
         if (arrivals.length === agents.length) {
-          report({ charge: expected, at: arrivals, invalid });
+          report({ charge: expected, at: arrivals, invalid, wire });
+          wire = null;
           expected = null;
           arrivals = [];
         }
@@ -56,7 +63,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < agents.length; i += 250) {
     await Promise.all(agents.slice(i, i + 250).map((a) => a.connect()));
   }
-  report({ ready: agents.length });
+  report({ ready: agents.length, stateBytes });
   for await (const line of createInterface({ input: process.stdin })) {
     const cmd = JSON.parse(line) as { expect?: string; quit?: boolean };
     if (cmd.quit) break;

@@ -12,8 +12,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { keygen } from '../cli/commands/keygen.js';
 import { generateToken, hashToken } from '../shared/auth/token.js';
+import { STATE_DELTA_CAPABILITY } from '../shared/protocol/messages.js';
 import { SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
 import { nowMs, percentile, rssMiB, sleep } from './measure.js';
+import { TYPICAL_UPS } from './typical-ups.js';
 
 export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const SWARM = fileURLToPath(new URL('./agent-swarm.js', import.meta.url));
@@ -181,15 +183,24 @@ export interface FanoutResult {
   allReceivedMs: { p50: number; p99: number; max: number };
   masterRssMiB: { connected: number; afterRounds: number; peak: number };
   invalid: number;
+  /** Bytes of a full state of this UPS (the one after the welcome), and what a one-variable change was on the wire. */
+  stateBytes: number;
+  change: { type: string; bytes: number };
 }
+
+/** What the fan-out's agents announce: as a deployed agent (numbered messages, state deltas). */
+export const FANOUT_CAPABILITIES = [SEQ_CAPABILITY, STATE_DELTA_CAPABILITY];
 
 export async function fanout(
   n: number,
   rounds: number,
-  capabilities: string[] = [SEQ_CAPABILITY],
+  capabilities: string[] = FANOUT_CAPABILITIES,
 ): Promise<FanoutResult> {
   const agents = Array.from({ length: n }, (_, i) => ({ id: `agent-${i}`, group: `g${i % 5}` }));
-  const m = await startMaster(agents, [{ groups: ['g0', 'g1', 'g2', 'g3', 'g4'] }]);
+  // a UPS with the variables a real one has, so a full state weighs what it weighs in the field
+  const m = await startMaster(agents, [{ groups: ['g0', 'g1', 'g2', 'g3', 'g4'] }], {
+    sections: { ups: { source: { type: 'simulated', script: TYPICAL_UPS } } },
+  });
   const setupFile = join(m.dir, 'swarm.json');
   writeFileSync(
     setupFile,
@@ -205,21 +216,28 @@ export async function fanout(
   process.once('exit', killOnExit);
   const swarm = new Swarm(child);
   try {
-    await swarm.next<{ ready: number }>();
+    const { stateBytes } = await swarm.next<{ ready: number; stateBytes: number }>();
     await sleep(500);
     const rssConnected = rssMiB(m.process.pid!);
     let peak = rssConnected;
     const latencies: number[] = [];
     const roundMax: number[] = [];
     let invalid = 0;
+    let change = { type: '', bytes: 0 };
     for (let r = 0; r < rounds; r++) {
       const expected = String(99 - (r % 50));
       swarm.send({ expect: expected });
       await swarm.next<{ expecting: string }>();
       const t0 = nowMs();
       await admin(m, '/api/simulate', { name: 'battery.charge', value: expected });
-      const got = await swarm.next<{ charge: string; at: number[]; invalid: number }>();
+      const got = await swarm.next<{
+        charge: string;
+        at: number[];
+        invalid: number;
+        wire: { type: string; bytes: number };
+      }>();
       invalid = got.invalid;
+      change = got.wire;
       let worst = 0;
       for (const at of got.at) {
         latencies.push(at - t0);
@@ -240,6 +258,8 @@ export async function fanout(
       allReceivedMs: { p50: percentile(roundMax, 50), p99: percentile(roundMax, 99), max: roundMax.at(-1)! },
       masterRssMiB: { connected: rssConnected, afterRounds: rssAfter, peak },
       invalid,
+      stateBytes,
+      change,
     };
   } finally {
     swarm.send({ quit: true });

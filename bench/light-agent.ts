@@ -1,7 +1,9 @@
 /**
  * A light in-process agent for benchmarks: a real WebSocket client speaking the real protocol (hello,
  * validation of every message, pong, and ack + going-down in dry-run for orders), without hooks or processes.
- * With the `seq` capability it numbers its messages and checks the master's, as a deployed agent does.
+ * With the `seq` capability it numbers its messages and checks the master's, as a deployed agent does; with
+ * `state-delta` it rebuilds each full state from the deltas (shared/protocol/state-delta.ts, as the agent's
+ * connection does) and hands on a `state`, telling what came on the wire (type and bytes).
  * The arrival time is taken when the frame is read; decoding and validation run right after the event
  * loop's read phase, so that one agent's validation does not delay the next agent's arrival time.
  */
@@ -9,6 +11,13 @@ import { WebSocket } from 'ws';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import type { AgentMsg, MasterMsg } from '../shared/protocol/messages.js';
 import { SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
+import { StateFollower } from '../shared/protocol/state-delta.js';
+
+/** What a message was on the wire (a rebuilt state came as a `state-delta`). */
+export interface Wire {
+  type: MasterMsg['type'];
+  bytes: number;
+}
 
 export interface LightAgentOptions {
   url: string;
@@ -19,7 +28,7 @@ export interface LightAgentOptions {
   token: string;
   /** Announced in hello (default none: an agent of the oldest kind). */
   capabilities?: string[];
-  onMessage?: (msg: MasterMsg, receivedAt: number) => void;
+  onMessage?: (msg: MasterMsg, receivedAt: number, wire: Wire) => void;
   /** A message that failed validation or the session's numbering (the agent closes). */
   onInvalid?: (reason: string) => void;
 }
@@ -37,6 +46,7 @@ export class LightAgent {
   private sid: string | null = null;
   private ourSeq = 0;
   private theirSeq = 0;
+  private readonly states = new StateFollower();
 
   constructor(private readonly opts: LightAgentOptions) {}
 
@@ -70,7 +80,8 @@ export class LightAgent {
       this.invalid(`invalid message from master: ${decoded.reason}`);
       return;
     }
-    const msg = decoded.msg;
+    let msg = decoded.msg;
+    const wire: Wire = { type: msg.type, bytes: Buffer.byteLength(text) };
     if (msg.type === 'welcome' && msg.sid !== undefined) this.sid = msg.sid;
     if (this.sid !== null) {
       if (msg.seq === undefined || msg.seq !== this.theirSeq + 1) {
@@ -79,13 +90,23 @@ export class LightAgent {
       }
       this.theirSeq = msg.seq;
     }
+    if (msg.type === 'state') this.states.onState(msg);
+    if (msg.type === 'state-delta') {
+      const followed = this.states.onDelta(msg);
+      if (followed.kind === 'gap') {
+        this.send({ type: 'resync', ups: followed.ups, have: followed.have });
+        this.invalid(`state delta gap: ${followed.why}`);
+        return;
+      }
+      msg = followed.state;
+    }
     if (msg.type === 'welcome') welcomed();
     if (msg.type === 'ping') this.send({ type: 'pong' });
     if (msg.type === 'order') {
       this.send({ type: 'ack', orderId: msg.orderId });
       this.send({ type: 'going-down', orderId: msg.orderId, dryRun: true, hookFailures: 0 });
     }
-    this.opts.onMessage?.(msg, receivedAt);
+    this.opts.onMessage?.(msg, receivedAt, wire);
   }
 
   private invalid(reason: string): void {

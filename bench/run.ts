@@ -7,6 +7,8 @@
  *   --nut-rounds N           flips per notify measurement (default 5)
  *   --seconds N              LIST VAR load per server and connection count (default 5)
  *   --quick                  a short run while developing (100 agents, few rounds)
+ *   --full-states            fan-out agents without the state-delta capability (every state in full, as
+ *                            agents before it): the figures to compare deltas with
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -14,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { exhaustionProbes, type ProbeResult } from './exhaustion.js';
-import { type FanoutResult, fanout } from './fanout.js';
+import { FANOUT_CAPABILITIES, type FanoutResult, fanout } from './fanout.js';
 import { type FlipResult, nutFlip, upsfleetFlip } from './flip-notify.js';
 import { bareNodeMiB } from './footprint.js';
 import { type ListVarResult, listVar } from './listvar.js';
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
       'nut-rounds': { type: 'string' },
       seconds: { type: 'string' },
       quick: { type: 'boolean' },
+      'full-states': { type: 'boolean' },
     },
   });
   const quick = values.quick === true;
@@ -134,7 +137,10 @@ async function main(): Promise<void> {
     const results: FanoutResult[] = [];
     for (const n of sizes) {
       process.stderr.write(`fan-out to ${n} agents ...\n`);
-      const r = await fanout(n, roundsFor(n));
+      const capabilities = values['full-states']
+        ? FANOUT_CAPABILITIES.filter((c) => c !== 'state-delta')
+        : FANOUT_CAPABILITIES;
+      const r = await fanout(n, roundsFor(n), capabilities);
       results.push(r);
       const target = n <= 1000 ? 20 : n <= 10_000 ? 200 : Number.NaN;
       rows.push({
@@ -152,6 +158,14 @@ async function main(): Promise<void> {
         ratio: '',
         target: n >= 10_000 ? '<= 300 MiB' : '',
         met: n >= 10_000 ? yes(r.masterRssMiB.peak <= 300) : '',
+      });
+      rows.push({
+        measure: `  bytes per agent for a one-variable change (${r.change.type}; full state ${f0(r.stateBytes)})`,
+        nut: '',
+        upsfleet: f0(r.change.bytes),
+        ratio: r.change.bytes > 0 ? `${(r.stateBytes / r.change.bytes).toFixed(1)}x smaller` : '',
+        target: '',
+        met: '',
       });
       if (r.invalid > 0) notes.push(`fan-out ${n}: ${r.invalid} messages failed the agents' checks`);
     }
