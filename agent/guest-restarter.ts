@@ -2,7 +2,7 @@
  * Starts again, after power returns, the guests that guest presets stopped (shared/guests/). It looks
  * at the records in the state directory when the agent starts, and again when a real shutdown ended
  * in dry-run (the host stayed up): a record marked `on-start` restarts at once, one marked `on-line`
- * when a master reports the UPS on line (OL, not OB). Never while this host is shutting down. A
+ * when a master reports the UPS on line (OL, not OB nor FSD). Never while this host is shutting down. A
  * record claimed by a restart that never finished (the agent died during it) is dropped, not replayed.
  */
 import type { Clock } from '../shared/clock.js';
@@ -61,10 +61,13 @@ export class GuestRestarter {
     }
   }
 
-  /** A master's `ups.status`: on line (and not on battery) starts what waits for it. */
+  /**
+   * A master's `ups.status`: on line, neither on battery nor FSD, starts what waits for it. (The master's
+   * critical latch is not waited for: it is released only after the run ends, and mains are back already.)
+   */
   observeStatus(status: string | undefined): void {
     if (this.waitingForLine.size === 0 || status === undefined) return;
-    if (!hasStatus(status, 'OL') || hasStatus(status, 'OB')) return;
+    if (!hasStatus(status, 'OL') || hasStatus(status, 'OB') || hasStatus(status, 'FSD')) return;
     const paths = [...this.waitingForLine];
     this.waitingForLine.clear();
     for (const path of paths) this.restart(path);

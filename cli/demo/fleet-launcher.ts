@@ -20,8 +20,11 @@ export interface FleetGroupSpec {
    * their config itself (e.g. a host fed by two fleets' UPSes) and starts them with `startAgentProcess`.
    */
   external?: boolean;
-  /** Shell hooks every agent of the group runs (dry-run still runs them). */
-  hooks?: Array<{ name: string; run: string; timeout?: string; drillSafe?: boolean }>;
+  /** Shell hooks every agent of the group runs (dry-run still runs them), or guest presets (docs/GUESTS.md). */
+  hooks?: Array<
+    | { name: string; run: string; timeout?: string; drillSafe?: boolean }
+    | { preset: string; [setting: string]: unknown }
+  >;
 }
 
 export interface FleetSpec {
