@@ -4,7 +4,8 @@
  * machine's Debian archives. One fleet for the whole file, the cases in order, each building on the last:
  * a first run that fails at token generation and the rerun that heals it, idempotence, check mode, --limit,
  * the CLI on the master, the usbhid source, the master's NUT server/hooks/killpower/TLS options, a host
- * added, the master rebooted, and last a real power-off of the agent hosts in sequence order.
+ * added, the switch to the Debian package, the README's quick-start status and drill on the master, the
+ * master rebooted, and last a real power-off of the agent hosts in sequence order.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
 import { type FleetLayout, REPO_ROOT, runPlaybook, writeInventory } from './ansible-run.js';
+import { DEPLOY_USER } from './base-root.js';
 import { createHostFleet, type HostFleet, hostFleetSkipReason } from './host-fleet.js';
 
 const skip = hostFleetSkipReason();
@@ -83,6 +85,12 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
   const onMaster = async (command: string) => {
     const r = await host(MASTER).ssh(command);
     assert.equal(r.code, 0, `on ${MASTER}: ${command}\n${r.out}`);
+    return r.out;
+  };
+  /** As the README's quick start does it: `ssh ups-server sudo ...` as the non-root deploy user. */
+  const asDeployOnMaster = async (command: string) => {
+    const r = await host(MASTER).ssh(command, { user: DEPLOY_USER });
+    assert.equal(r.code, 0, `on ${MASTER} as ${DEPLOY_USER}: ${command}\n${r.out}`);
     return r.out;
   };
   const fingerprint = async () =>
@@ -268,6 +276,56 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
     );
   });
 
+  it("journald on the host stores each line under the unit's identifier with its pino level as priority", {
+    timeout: 120_000,
+  }, async () => {
+    // the usbhid master on a host without a UPS has warned (no device) beside its info lines
+    const entries = (await onMaster('journalctl -u upsfleet-master -o json --no-pager -n 400'))
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { SYSLOG_IDENTIFIER?: string; PRIORITY?: string; MESSAGE?: unknown })
+      .filter((e) => typeof e.MESSAGE === 'string' && e.MESSAGE.startsWith('{"level":'));
+    assert.ok(entries.length > 0, 'no pino lines in the journal');
+    const syslog: Record<number, string> = { 60: '2', 50: '3', 40: '4', 30: '6', 20: '7', 10: '7' };
+    for (const e of entries) {
+      const level = (JSON.parse(e.MESSAGE as string) as { level: number }).level;
+      assert.equal(e.SYSLOG_IDENTIFIER, 'upsfleet-master', JSON.stringify(e));
+      assert.equal(e.PRIORITY, syslog[level], `level ${level} stored as priority ${e.PRIORITY}`);
+    }
+    assert.ok(
+      entries.some((e) => e.PRIORITY === '4'),
+      `no warning among ${entries.length} lines: ${entries.map((e) => e.MESSAGE).join('\n')}`,
+    );
+    const warnings = await onMaster('journalctl -u upsfleet-master -p warning -o cat --no-pager -n 400');
+    assert.match(warnings, /"level":40/, warnings);
+    assert.doesNotMatch(warnings, /"level":30/, 'journalctl -p warning shows info lines');
+  });
+
+  it('a master whose source cannot be loaded at all leaves its unit failed (exit 8), not active or restarting', {
+    timeout: 180_000,
+  }, async () => {
+    const nodeHid = '/usr/local/lib/upsfleet/node_modules/node-hid';
+    await onMaster(`mv ${nodeHid} /root/node-hid.away && systemctl restart upsfleet-master || true`);
+    try {
+      let show = '';
+      const until = Date.now() + 60_000;
+      while (Date.now() < until) {
+        show = await onMaster(
+          'systemctl show -p ActiveState -p ExecMainStatus -p NRestarts upsfleet-master; systemctl is-failed upsfleet-master || true',
+        );
+        if (/^ActiveState=failed$/m.test(show)) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.match(show, /^ActiveState=failed$/m, show);
+      assert.match(show, /^ExecMainStatus=8$/m, show);
+      assert.match(show, /^NRestarts=0$/m, 'systemd restarted a master that cannot load its source');
+      const why = await onMaster('journalctl -u upsfleet-master -p err -o cat --no-pager -n 20');
+      assert.match(why, /HID_UNAVAILABLE/, why);
+    } finally {
+      await onMaster(`mv /root/node-hid.away ${nodeHid} && systemctl restart upsfleet-master`);
+    }
+  });
+
   it('the master role configures the NUT server, hooks, killpower and its own TLS certificate', {
     timeout: 600_000,
   }, async () => {
@@ -341,6 +399,53 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
     assert.ok((run.recap.get('app2')?.changed ?? 0) > 0, run.out);
     assert.equal(run.recap.get('db1')?.changed, 0, run.out);
     assert.match(await onMaster('cat /etc/upsfleet/master.yaml'), /id: app2/);
+    await waitConnected(agentNames());
+  });
+
+  it('the roles install the Debian package instead of copying files, and a second run changes nothing', {
+    timeout: 600_000,
+  }, async () => {
+    const built = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build-deb.mjs'), join(work, 'deb')], {
+      encoding: 'utf8',
+    });
+    assert.equal(built.status, 0, built.stderr);
+    vars.upsfleet_deb_src = built.stdout.trim();
+    const run = await playbook();
+    console.log(`run switching to the package: ${run.ms} ms`);
+    assert.equal(run.status, 0, run.out);
+    for (const name of [MASTER, ...agentNames()]) {
+      const unit = name === MASTER ? 'upsfleet-master' : 'upsfleet-agent';
+      const r = await host(name).ssh(
+        `dpkg-query -W -f='\${Status}\n' upsfleet; systemctl show -p FragmentPath -p UnitFileState ${unit}; ls /usr/local/lib/upsfleet`,
+      );
+      assert.match(r.out, /^install ok installed$/m, `${name}: ${r.out}`);
+      // the package's own unit runs it (the copied one in /etc is gone), still enabled
+      assert.match(
+        r.out,
+        new RegExp(`^FragmentPath=(/usr)?/lib/systemd/system/${unit}\\.service$`, 'm'),
+        r.out,
+      );
+      assert.match(r.out, /^UnitFileState=enabled$/m, `${name}: ${r.out}`);
+      assert.doesNotMatch(r.out, /\.cjs/, `${name}: the copied program stayed: ${r.out}`);
+    }
+    assert.match(await onMaster('command -v upsfleet'), /^\/usr\/bin\/upsfleet$/m);
+    await waitConnected(agentNames());
+    // plain status on the master host, as the README's quick start says (the host's master.yaml names it)
+    const plain = await asDeployOnMaster('sudo upsfleet status');
+    for (const name of agentNames()) assert.match(plain, new RegExp(`\\b${name}\\b.*\\byes\\b`), plain);
+    expectAllUnchanged(await playbook());
+  });
+
+  it('a drill from the master host (plain upsfleet drill with the admin token) passes and powers nothing off', {
+    timeout: 300_000,
+  }, async () => {
+    const out = await asDeployOnMaster(
+      'sudo sh -c "UPSFLEET_ADMIN_TOKEN=\\$(cat /etc/upsfleet/tokens/admin.token) upsfleet drill --json"',
+    );
+    const report = JSON.parse(out.slice(out.indexOf('{'))) as { ok: boolean; hosts: Array<{ id: string }> };
+    assert.equal(report.ok, true, out);
+    assert.deepEqual(report.hosts.map((h) => h.id).sort(), [...agentNames()].sort(), out);
+    for (const name of [MASTER, ...agentNames()]) assert.ok(host(name).running, `${name} stopped in a drill`);
     await waitConnected(agentNames());
   });
 
