@@ -41,9 +41,18 @@ while True:
             sys.exit("server closed the connection")
         buf = state[s]
         buf += data
-        if buf.endswith(end_marker):
-            if buf.startswith(b"ERR"):
+        if buf.startswith(b"ERR") and buf.endswith(b"\n"):
+            # a server that has just started may not have its data yet (upsd: DATA-STALE until the driver
+            # answered): ask again until the first whole reply, an error after that is a failure
+            if requests > 0:
                 sys.exit(buf.decode(errors="replace").strip())
+            buf.clear()
+            time.sleep(0.05)
+            start = time.monotonic()
+            deadline = start + seconds
+            s.send(request)
+            continue
+        if buf.endswith(end_marker):
             lines = buf.count(b"\n")
             requests += 1
             buf.clear()
