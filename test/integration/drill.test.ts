@@ -98,7 +98,9 @@ describe('upsfleet drill across a live fleet of one-file agents', () => {
 
   it("runs by its own #! line with the agent unit's Node.js flags", () => {
     const unit = readFileSync(join(ROOT, 'deploy/systemd/upsfleet-agent.service'), 'utf8');
-    const exec = /^ExecStart=\/usr\/bin\/node (.*?) \/usr\/local\/lib\/upsfleet\/upsfleet-agent\.cjs /m.exec(unit);
+    const exec = /^ExecStart=\/usr\/bin\/node (.*?) \/usr\/local\/lib\/upsfleet\/upsfleet-agent\.cjs /m.exec(
+      unit,
+    );
     assert.ok(exec, 'the unit starts node with flags before the bundle');
     assert.equal(readFileSync(BUNDLE, 'utf8').split('\n', 1)[0], `#!/usr/bin/env -S node ${exec[1]}`);
     const r = spawnSync(BUNDLE, ['--version'], { encoding: 'utf8' });
