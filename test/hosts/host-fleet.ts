@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { type AptProxy, startAptProxy } from './apt-proxy.js';
 import { BASE_PACKAGES, CACHE_DIR, DEPLOY_USER, ensureBaseRoot } from './base-root.js';
 import { machineDebianSources } from './debian-mirror.js';
+import { startOrphanReaper } from './orphan-reaper.js';
 
 const run = promisify(execFile);
 
@@ -110,10 +111,23 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
   const bridgeAddress = `${net}.1`;
   const dir = mkdtempSync('/var/tmp/upsfleet-hosts-');
   const keyFile = join(dir, 'id_ed25519');
-  const hosts = new Map<string, TestHost & { stop(): Promise<void>; root: string }>();
+  const hosts = new Map<
+    string,
+    TestHost & { stop(): Promise<void>; root: string; readonly pid: number | undefined }
+  >();
   let bridgeMade = false;
   let proxy: AptProxy | undefined;
   let nextAddress = 10;
+
+  // a test process killed by the runner's timeout runs no after hook: this one cleans up then
+  const reaper = startOrphanReaper(join(dir, 'reaper.state'));
+  const record = () =>
+    reaper.record({
+      dir,
+      bridge: bridgeMade ? bridge : null,
+      mounts: [...hosts.values()].map((h) => h.root),
+      pids: [...hosts.values()].flatMap((h) => (h.pid === undefined ? [] : [h.pid])),
+    });
 
   const destroy = async () => {
     await Promise.all([...hosts.values()].map((h) => h.stop()));
@@ -122,6 +136,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
     await proxy?.close();
     if (bridgeMade) spawnSync('ip', ['link', 'del', bridge]);
     bridgeMade = false;
+    reaper.stop();
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -129,6 +144,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'upsfleet-test', '-f', keyFile]);
     execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
     bridgeMade = true;
+    record();
     execFileSync('ip', ['addr', 'add', `${bridgeAddress}/24`, 'dev', bridge]);
     execFileSync('ip', ['link', 'set', bridge, 'up']);
     proxy = await startAptProxy({
@@ -143,7 +159,9 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
   const pubKey = readFileSync(`${keyFile}.pub`, 'utf8');
   const aptProxy = proxy;
 
-  const makeHost = (spec: HostSpec): TestHost & { stop(): Promise<void>; root: string; boot(): void } => {
+  const makeHost = (
+    spec: HostSpec,
+  ): TestHost & { stop(): Promise<void>; root: string; boot(): void; readonly pid: number | undefined } => {
     const address = `${net}.${nextAddress++}`;
     const hostDir = join(dir, spec.name);
     const root = join(hostDir, 'root');
@@ -206,6 +224,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       proc = p;
+      record();
       const keep = (d: Buffer) => {
         consoleText = (consoleText + d.toString()).slice(-200_000);
       };
@@ -283,6 +302,9 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
       get running() {
         return proc !== undefined;
       },
+      get pid() {
+        return proc?.pid;
+      },
       get boots() {
         return boots;
       },
@@ -321,6 +343,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
       if (hosts.has(s.name)) throw new Error(`host ${s.name} already in the fleet`);
       const h = makeHost(s);
       hosts.set(s.name, h);
+      record();
       return h;
     });
     timings.createMs = (timings.createMs ?? 0) + (Date.now() - t);
