@@ -153,6 +153,25 @@ export function admin(m: MasterUnderTest, path: string, body: unknown): Promise<
   });
 }
 
+/** GET /status over a fresh TLS connection (trusting the master's own certificate). */
+export function masterStatus(m: MasterUnderTest): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${m.http}/status`, { ca: m.certPem }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => {
+        text += d;
+      });
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolve(JSON.parse(text) as Record<string, unknown>)
+          : reject(new Error(`/status: ${res.statusCode}`)),
+      );
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
 export function closeAdmin(m: MasterUnderTest): void {
   keepAlive.get(m)?.destroy();
 }
@@ -186,6 +205,8 @@ export interface FanoutResult {
   /** Bytes of a full state of this UPS (the one after the welcome), and what a one-variable change was on the wire. */
   stateBytes: number;
   change: { type: string; bytes: number };
+  /** The master's own part of each round's broadcast (framing and writing to every socket), from /status. */
+  masterWriteMs: { p50: number; max: number } | null;
 }
 
 /** What the fan-out's agents announce: as a deployed agent (numbered messages, state deltas). */
@@ -248,6 +269,8 @@ export async function fanout(
       await sleep(n >= 5000 ? 200 : 30);
     }
     const rssAfter = rssMiB(m.process.pid!);
+    const fanoutView = (await masterStatus(m)).fanout as { recentMs?: number[] } | undefined;
+    const writes = (fanoutView?.recentMs ?? []).slice(-rounds).sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     roundMax.sort((a, b) => a - b);
     return {
@@ -260,6 +283,7 @@ export async function fanout(
       invalid,
       stateBytes,
       change,
+      masterWriteMs: writes.length > 0 ? { p50: percentile(writes, 50), max: writes.at(-1)! } : null,
     };
   } finally {
     swarm.send({ quit: true });

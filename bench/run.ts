@@ -167,6 +167,15 @@ async function main(): Promise<void> {
         target: '',
         met: '',
       });
+      if (r.masterWriteMs)
+        rows.push({
+          measure: "  of which the master's writes to every socket, p50 / max ms",
+          nut: '',
+          upsfleet: `${f1(r.masterWriteMs.p50)} / ${f1(r.masterWriteMs.max)}`,
+          ratio: '',
+          target: '',
+          met: '',
+        });
       if (r.invalid > 0) notes.push(`fan-out ${n}: ${r.invalid} messages failed the agents' checks`);
     }
     json.fanout = results;

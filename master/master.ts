@@ -465,6 +465,8 @@ export class Master {
       sequence: this.sequencer.view(),
       events: Object.fromEntries(this.eventCounts),
       rejectedMessages: this.agentServer.rejections.toJSON(),
+      // the master's own part of pushing a state or event to every agent (their receiving not included)
+      fanout: this.agentServer.fanoutView,
       plan: this.ops.plan(),
       lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),

@@ -149,6 +149,19 @@ export interface AgentLinkView {
 export const RELATIVE_DEADLINE_CAPABILITY = 'relative-deadline';
 const MAX_PINGS_IN_FLIGHT = 64;
 
+/** The master's own part of its broadcasts (framing and the writes to every socket), for /status. */
+export interface FanoutView {
+  broadcasts: number;
+  /** Agents the last broadcast went to. */
+  lastAgents: number;
+  lastMs: number | null;
+  maxMs: number | null;
+  /** The last broadcasts' durations (at most FANOUT_RECENT), oldest first. */
+  recentMs: number[];
+}
+
+const FANOUT_RECENT = 64;
+
 export class AgentServer {
   readonly rejections = new RejectionCounters();
   /** Rejections are logged rate-limited per code, with counts: a flood of bad peers is not a flood of lines. */
@@ -162,6 +175,14 @@ export class AgentServer {
   /** The state revisions of this run, for `state-delta` agents. */
   private readonly stateStream = new StateStream();
   private _resyncs = 0;
+  /** How long the master's own part of a broadcast took: framing and handing it to every socket. */
+  private readonly fanout: FanoutView = {
+    broadcasts: 0,
+    lastAgents: 0,
+    lastMs: null,
+    maxMs: null,
+    recentMs: [],
+  };
 
   constructor(private readonly opts: AgentServerOptions) {
     // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
@@ -208,6 +229,26 @@ export class AgentServer {
   }
 
   /** Full states sent because an agent asked (`resync`: a delta did not follow what it held). */
+  /**
+   * The master's share of a fan-out (the agents' receiving is not in it): with TLS each socket's write
+   * encrypts on this thread, so this grows with the fleet, whatever the message's size.
+   */
+  get fanoutView(): FanoutView {
+    return { ...this.fanout, recentMs: [...this.fanout.recentMs] };
+  }
+
+  private timedFanout(send: () => number): void {
+    const t0 = performance.now();
+    const agents = send();
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    this.fanout.broadcasts++;
+    this.fanout.lastAgents = agents;
+    this.fanout.lastMs = ms;
+    this.fanout.maxMs = Math.max(this.fanout.maxMs ?? 0, ms);
+    this.fanout.recentMs.push(ms);
+    if (this.fanout.recentMs.length > FANOUT_RECENT) this.fanout.recentMs.shift();
+  }
+
   get resyncs(): number {
     return this._resyncs;
   }
@@ -218,14 +259,20 @@ export class AgentServer {
    * full state with its revision (the first broadcast after a connect whose snapshot had moved on).
    */
   broadcastState(hub: HubSnapshot, policy: PolicyViewT): void {
+    this.timedFanout(() => this.sendState(hub, policy));
+  }
+
+  private sendState(hub: HubSnapshot, policy: PolicyViewT): number {
     const picture = this.pictureOf(hub, policy);
     const step = this.stateStream.advance(picture);
     const now = this.opts.clock.now();
     let full: SharedFrame | undefined;
     let fullWithRev: SharedFrame | undefined;
     let delta: SharedFrame | undefined;
+    let sent = 0;
     for (const s of this.byAgent.values()) {
       if (s.ws.readyState !== WebSocket.OPEN) continue;
+      sent++;
       if (!s.stateDelta) {
         full ??= new SharedFrame(encode(this.stateMessage(picture, undefined, now)));
         this.sendShared(s, full);
@@ -247,6 +294,7 @@ export class AgentServer {
       }
       s.stateRev = step.rev;
     }
+    return sent;
   }
 
   broadcastEvent(event: PowerEvent, message: string): void {
@@ -269,12 +317,17 @@ export class AgentServer {
   }
 
   private broadcast(msg: MasterMsg): void {
-    // encoded and framed once for the whole fleet
-    const frame = new SharedFrame(encode(msg));
-    for (const s of this.byAgent.values()) {
-      if (s.ws.readyState !== WebSocket.OPEN) continue;
-      this.sendShared(s, frame);
-    }
+    this.timedFanout(() => {
+      // encoded and framed once for the whole fleet
+      const frame = new SharedFrame(encode(msg));
+      let sent = 0;
+      for (const s of this.byAgent.values()) {
+        if (s.ws.readyState !== WebSocket.OPEN) continue;
+        this.sendShared(s, frame);
+        sent++;
+      }
+      return sent;
+    });
   }
 
   /** A frame shared by many agents; a `seq` agent's copy gets its session and number spliced in (shared-frame.ts). */

@@ -186,6 +186,12 @@ describe('a broadcast framed once', () => {
           agentServer.broadcastEvent(i % 2 ? 'ONLINE' : 'ONBATT', `round ${i} – é`);
         }
         await until(() => numbered.texts.length >= 3 + 2 * rounds && plain.texts.length >= 3 + 2 * rounds);
+        // /status's fanout: each broadcast timed, to the two agents
+        const fanout = agentServer.fanoutView;
+        assert.equal(fanout.broadcasts, 2 * rounds);
+        assert.equal(fanout.lastAgents, 2);
+        assert.equal(fanout.recentMs.length, 2 * rounds);
+        assert.ok(fanout.recentMs.every((ms) => ms >= 0 && ms <= (fanout.maxMs ?? -1)));
         assert.deepEqual(numbered.errors, []);
         assert.deepEqual(plain.errors, []);
         const n = numbered.texts.map((t) => JSON.parse(t) as Record<string, unknown>);
