@@ -51,6 +51,8 @@ export interface FleetSpec {
   fixedPort?: boolean;
   /** Run each agent as `node <file> -c CONFIG` (the one-file agent, dist/upsfleet-agent.cjs) instead of `upsfleet agent`. */
   agentBundle?: string;
+  /** Run the master as `node <file> master -c CONFIG` (the one-file CLI the package and roles deploy, dist/upsfleet.cjs). */
+  masterBundle?: string;
   /** The master's listen address (default 127.0.0.1): its address on a test network. */
   masterHost?: string;
   /**
@@ -249,7 +251,13 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
   const startMaster = async (env: Record<string, string>) => {
     masterStarts++;
     const log = join(dir, 'logs', masterStarts === 1 ? 'master.log' : `master-${masterStarts}.log`);
-    const child = spawnCli(['master', '-c', masterFile], log, CLI, env, spec.wrap?.('master'));
+    const child = spawnCli(
+      ['master', '-c', masterFile],
+      log,
+      spec.masterBundle ?? CLI,
+      env,
+      spec.wrap?.('master'),
+    );
     const started = await waitFor(
       () => {
         if (child.exitCode !== null || child.signalCode !== null)
