@@ -227,7 +227,8 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['bufferutil', 'utf-8-validate', 'node-hid'],
+    // as in the shipped bundle: ssh2's optional native parts stay out (it falls back to its JavaScript crypto)
+    external: ['bufferutil', 'utf-8-validate', 'node-hid', 'cpu-features', '*.node'],
     plugins: [inlineVersion],
     define: { 'import.meta.url': '__upsfleetImportMetaUrl' },
     banner: {
