@@ -7,7 +7,7 @@
  * - dummy-ups stops while on battery: the source goes COMMBAD, and the fleet is critical after the deadtime.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -47,6 +47,18 @@ function diagnostics(fleet: RunningFleet | undefined, sb: NutSandbox): string {
     .join(
       '\n',
     )}\n----- master.log -----\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-6000) : ''}\n${sb.logs()}`;
+}
+
+/**
+ * Rewrites a dummy-ups `.dev` file so that dummy-ups sees the change: it compares modification times in whole
+ * seconds, and two writes in the same second looked unchanged (a CI run here never saw the second one), so
+ * every rewrite moves the time at least a second past the last.
+ */
+function rewrite(file: string, text: string): void {
+  const previous = statSync(file).mtimeMs;
+  writeFileSync(file, text);
+  const next = Math.max(Date.now(), Math.floor(previous / 1000) * 1000 + 1000) / 1000;
+  utimesSync(file, next, next);
 }
 
 /** A sandboxed upsd + dummy-ups playing `seq`, with a user the master logs in as. */
@@ -132,9 +144,9 @@ describe('the master with a nut source on a real upsd + dummy-ups', { skip }, ()
       const f = fleet;
       await waitForAgents(f, 20_000);
       assert.ok(!f.journal().some((e) => e.kind === 'critical'), 'critical before the agents connected');
-      writeFileSync(dataFile, device('OB DISCHRG', 60));
+      rewrite(dataFile, device('OB DISCHRG', 60));
       await f.waitForJournal((j) => j.some((e) => e.kind === 'event' && e.event === 'ONBATT'), 20_000);
-      writeFileSync(dataFile, device('OB DISCHRG LB', 10));
+      rewrite(dataFile, device('OB DISCHRG LB', 10));
       await f.waitForJournal((j) => j.some((e) => e.kind === 'master-poweroff'), 45_000);
       const journal = f.journal();
 
