@@ -7,12 +7,13 @@
  *   in  {"expect": "97"}                               the next battery.charge to wait for
  *   out {"expecting": "97"}                            (sent before the parent changes anything)
  *   out {"charge": "97", "at": [ms, ...], "invalid": 0, "wire": {"type", "bytes"}}
- *                                                      when every agent received it: each arrival time, and
- *                                                      what the change was on the wire (full state or delta)
+ *                                                      when every agent received it: each arrival time (its
+ *                                                      read plus its own validation, bench/light-agent.ts),
+ *                                                      and what the change was on the wire (full state or delta)
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { LightAgent, type Wire } from './light-agent.js';
+import { holdFrames, LightAgent, releaseFrames, type Wire } from './light-agent.js';
 
 interface Setup {
   url: string;
@@ -27,6 +28,8 @@ let arrivals: number[] = [];
 let invalid = 0;
 let wire: Wire | null = null;
 let stateBytes = 0;
+/** Frames read since the last `expect` while they are held (light-agent.ts): at one per agent, all are validated. */
+let heldFrames: number | null = null;
 
 function report(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -42,6 +45,11 @@ const agents = setup.agents.map(
       token: a.token,
       capabilities: setup.capabilities,
       onInvalid: () => invalid++,
+      onFrameRead: () => {
+        if (heldFrames === null || ++heldFrames < agents.length) return;
+        heldFrames = null;
+        releaseFrames();
+      },
       onMessage: (msg, at, w) => {
         if (msg.type === 'state' && w.type === 'state' && stateBytes === 0) stateBytes = w.bytes;
         if (msg.type !== 'state' || expected === null) return;
@@ -70,6 +78,9 @@ async function main(): Promise<void> {
     if (cmd.expect !== undefined) {
       expected = cmd.expect;
       arrivals = [];
+      // validated once each agent has had a frame: a stray one (a ping) makes the rest validate as they come
+      heldFrames = 0;
+      holdFrames();
       report({ expecting: cmd.expect });
     }
   }

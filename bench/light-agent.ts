@@ -5,7 +5,10 @@
  * `state-delta` it rebuilds each full state from the deltas (shared/protocol/state-delta.ts, as the agent's
  * connection does) and hands on a `state`, telling what came on the wire (type and bytes).
  * The arrival time is taken when the frame is read; decoding and validation run right after the event
- * loop's read phase, so that one agent's validation does not delay the next agent's arrival time.
+ * loop's read phase, so that one agent's validation does not delay the next agent's arrival time. While
+ * `holding` is set, frames are only read and kept: `release()` then validates them, and each message's time
+ * is its arrival plus its own validation. In a fleet every agent validates on its own CPU; here thousands
+ * share one core, and validating them as they come would make the last agents wait for the first ones'.
  */
 import { WebSocket } from 'ws';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
@@ -31,6 +34,23 @@ export interface LightAgentOptions {
   onMessage?: (msg: MasterMsg, receivedAt: number, wire: Wire) => void;
   /** A message that failed validation or the session's numbering (the agent closes). */
   onInvalid?: (reason: string) => void;
+  /** Every frame read, before anything else is done with it. */
+  onFrameRead?: () => void;
+}
+
+/** Frames read while holding: decoded and validated by `release()`. */
+let holding = false;
+const held: Array<() => void> = [];
+
+/** Keep frames unvalidated from now on (see the file's comment). */
+export function holdFrames(): void {
+  holding = true;
+}
+
+/** Validate every kept frame, in the order read, and go back to validating frames as they come. */
+export function releaseFrames(): void {
+  holding = false;
+  for (const work of held.splice(0)) work();
 }
 
 const pending: Array<() => void> = [];
@@ -58,6 +78,14 @@ export class LightAgent {
       ws.once('error', reject);
       ws.on('message', (data) => {
         const receivedAt = performance.timeOrigin + performance.now();
+        this.opts.onFrameRead?.();
+        if (holding) {
+          held.push(() => {
+            const started = performance.now();
+            this.onFrame(String(data), receivedAt, resolve, () => performance.now() - started);
+          });
+          return;
+        }
         later(() => this.onFrame(String(data), receivedAt, resolve));
       });
       ws.once('open', () =>
@@ -74,7 +102,8 @@ export class LightAgent {
     });
   }
 
-  private onFrame(text: string, receivedAt: number, welcomed: () => void): void {
+  /** `ownWork`: how long this frame's own decoding took, added to its time (held frames). */
+  private onFrame(text: string, receivedAt: number, welcomed: () => void, ownWork?: () => number): void {
     const decoded = decodeMasterMessage(text);
     if (!decoded.ok) {
       this.invalid(`invalid message from master: ${decoded.reason}`);
@@ -106,7 +135,7 @@ export class LightAgent {
       this.send({ type: 'ack', orderId: msg.orderId });
       this.send({ type: 'going-down', orderId: msg.orderId, dryRun: true, hookFailures: 0 });
     }
-    this.opts.onMessage?.(msg, receivedAt, wire);
+    this.opts.onMessage?.(msg, receivedAt + (ownWork?.() ?? 0), wire);
   }
 
   private invalid(reason: string): void {

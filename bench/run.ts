@@ -81,6 +81,22 @@ async function main(): Promise<void> {
         met: nut === nutDefault ? yes(ours.p50 <= 12 && nut.p50 / ours.p50 >= 250) : '',
       });
     }
+    rows.push({
+      measure: '  of which: a bare node starting the same script, p50 ms (floor)',
+      nut: '',
+      upsfleet: f1(ours.spawnFloorP50),
+      ratio: '',
+      target: '',
+      met: '',
+    });
+    rows.push({
+      measure: 'flip -> agent webhook POST received, median ms (no process)',
+      nut: '',
+      upsfleet: f1(ours.webhookP50),
+      ratio: typeof nutDefault === 'string' ? '' : `${f0(nutDefault.p50 / ours.webhookP50)}x faster`,
+      target: '',
+      met: '',
+    });
     const fsyncMs = fsyncMedianMs();
     json.fsyncMedianMs = fsyncMs;
     rows.push({
