@@ -9,6 +9,7 @@
  *   --quick                  a short run while developing (100 agents, few rounds)
  *   --full-states            fan-out agents without the state-delta capability (every state in full, as
  *                            agents before it): the figures to compare deltas with
+ *   --no-floors              skip the bare ws+TLS server beside each fan-out size (bench/floors.ts)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { exhaustionProbes, type ProbeResult } from './exhaustion.js';
 import { FANOUT_CAPABILITIES, type FanoutResult, fanout } from './fanout.js';
 import { type FlipResult, nutFlip, upsfleetFlip } from './flip-notify.js';
+import { bareFanout, type FloorResult } from './floors.js';
 import { bareNodeMiB } from './footprint.js';
 import { type ListVarResult, listVar } from './listvar.js';
 import { fsyncMedianMs, machine } from './measure.js';
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       quick: { type: 'boolean' },
       'full-states': { type: 'boolean' },
+      'no-floors': { type: 'boolean' },
     },
   });
   const quick = values.quick === true;
@@ -151,6 +154,7 @@ async function main(): Promise<void> {
 
   if (sections.has('fanout')) {
     const results: FanoutResult[] = [];
+    const floors: FloorResult[] = [];
     for (const n of sizes) {
       process.stderr.write(`fan-out to ${n} agents ...\n`);
       const capabilities = values['full-states']
@@ -193,8 +197,30 @@ async function main(): Promise<void> {
           met: '',
         });
       if (r.invalid > 0) notes.push(`fan-out ${n}: ${r.invalid} messages failed the agents' checks`);
+      if (values['no-floors']) continue;
+      process.stderr.write(`bare ws server to ${n} connections, 1 and 2 processes ...\n`);
+      const one = await bareFanout(n, 1);
+      const two = await bareFanout(n, 2);
+      floors.push(one, two);
+      rows.push({
+        measure: '  floor: a bare ws+TLS server, 1 / 2 processes: p99 ms',
+        nut: '',
+        upsfleet: `${f1(one.p99Ms)} / ${f1(two.p99Ms)}`,
+        ratio: '',
+        target: '',
+        met: '',
+      });
+      rows.push({
+        measure: `  floor: that server's RSS with ${f0(n)} connections, MiB (private)`,
+        nut: '',
+        upsfleet: f1(one.serverRssMiB),
+        ratio: '',
+        target: '',
+        met: '',
+      });
     }
     json.fanout = results;
+    json.floors = floors;
   }
 
   if (sections.has('probes')) {
