@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
-import { writeFileAtomic } from '../shared/exec/power-off.js';
+import { writeFileAtomic } from '../shared/fs/atomic-file.js';
 import type { Logger } from '../shared/logger.js';
 import { Welcome } from '../shared/protocol/messages.js';
 

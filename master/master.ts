@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
 import type { MasterSettings, StepSpec } from '../shared/config/master-settings.js';
 import { UpsfleetError } from '../shared/errors.js';
-import { writeFileAtomic } from '../shared/exec/power-off.js';
+import { writeFileAtomic } from '../shared/fs/atomic-file.js';
 import type { PowerEvent } from '../shared/nut/events.js';
 import { VERSION } from '../shared/version.js';
 import { TokenStore } from './auth/token-store.js';

@@ -5,9 +5,10 @@
  * restart; a revoked agent's open connection is closed on the next read. The config's `agents:` and
  * `admins:` lists keep working and are merged in (an id in both: the tokens file wins).
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { generateToken, hashToken } from '../../shared/auth/token.js';
 import { UpsfleetError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/fs/atomic-file.js';
 
 export type Role = 'agent' | 'admin';
 
@@ -74,11 +75,9 @@ export function readTokens(file: string): TokenEntry[] {
 }
 
 export function writeTokens(file: string, tokens: TokenEntry[]): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify({ version: 1, tokens } satisfies TokensFile, null, 2)}\n`, {
+  writeFileAtomic(file, `${JSON.stringify({ version: 1, tokens } satisfies TokensFile, null, 2)}\n`, {
     mode: 0o600,
   });
-  renameSync(tmp, file);
 }
 
 /** Adds (or replaces) a token for `id`; returns the token itself, to be shown once. */

@@ -1,6 +1,7 @@
 /** The last drill's report, kept in the master's stateDir (drill-report.json) across restarts. */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../shared/fs/atomic-file.js';
 import type { Logger } from '../../shared/logger.js';
 import type { DrillReport } from './drill-report.js';
 
@@ -37,8 +38,7 @@ export class DrillStore {
   save(report: DrillReport): void {
     this.current = report;
     try {
-      writeFileSync(`${this.file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-      renameSync(`${this.file}.tmp`, this.file);
+      writeFileAtomic(this.file, `${JSON.stringify(report, null, 2)}\n`);
     } catch (err) {
       this.logger.error({ err, file: this.file }, 'cannot save the drill report');
     }

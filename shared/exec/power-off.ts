@@ -3,9 +3,9 @@
  * The decision is logged and flushed BEFORE anything else: buffered log lines are lost in a power
  * cut (pino docs/asynchronous.md), and this is the line an operator looks for afterwards.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeSync } from 'node:fs';
 import { type Clock, systemClock } from '../clock.js';
+import { writeFileAtomic } from '../fs/atomic-file.js';
 import type { Logger } from '../logger.js';
 import {
   type Command,
@@ -72,20 +72,6 @@ export function flushLogger(logger: Logger, clock: Clock = systemClock): Promise
       resolve();
     }
   });
-}
-
-/** Write-then-rename, so a reader never sees half a marker, even if power goes mid-write. */
-export function writeFileAtomic(path: string, content: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }
 
 export async function powerOff(opts: PowerOffOptions): Promise<PowerOffResult> {

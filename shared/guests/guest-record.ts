@@ -6,18 +6,9 @@
  * twice, even if the agent dies half-way (a claimed record found at start is dropped, not replayed).
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncDirectory, writeFileAtomic } from '../fs/atomic-file.js';
 import type { Guest } from './guest-driver.js';
 import type { GuestTarget, RestartMode } from './guest-spec.js';
 
@@ -39,32 +30,6 @@ export function recordDir(stateDir: string): string {
 export function recordPath(stateDir: string, key: string): string {
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return join(recordDir(stateDir), `${hash}.json`);
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    /* not every platform can fsync a directory */
-  }
-}
-
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncDir(join(path, '..'));
 }
 
 function parse(text: string): GuestRecord | null {
@@ -102,7 +67,7 @@ export function addToRecord(
   const merged = [...(old?.guests ?? [])];
   for (const g of guests) if (!merged.some((m) => m.id === g.id && m.kind === g.kind)) merged.push(g);
   const record: GuestRecord = { v: 1, ...base, stoppedAt: old?.stoppedAt ?? now, guests: merged };
-  writeAtomically(path, `${JSON.stringify(record, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
   return path;
 }
 
@@ -142,11 +107,11 @@ export function claimRecord(path: string): { claimed: string; record: GuestRecor
   } catch {
     return null;
   }
-  fsyncDir(join(path, '..'));
+  fsyncDirectory(join(path, '..'));
   return { claimed, record: readRecord(claimed) };
 }
 
 export function dropRecord(path: string): void {
   rmSync(path, { force: true });
-  fsyncDir(join(path, '..'));
+  fsyncDirectory(join(path, '..'));
 }
