@@ -6,38 +6,13 @@
 //   dist/dashboard/          the web dashboard the master serves at / (scripts/build-dashboard.mjs)
 // CommonJS output: pino, ws and yaml are CommonJS and `require` node built-ins, which an ESM bundle cannot.
 import { chmodSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { agentNodeFlags } from './agent-node-flags.mjs';
 import { buildDashboard } from './build-dashboard.mjs';
+import { BUNDLE_EXTERNALS, bundleOptions } from './bundle-options.mjs';
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-
-/** shared/version.ts reads package.json beside the code at run time; a bundle has none beside it. */
-const inlineVersion = {
-  name: 'inline-version',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]shared[\\/]version\.ts$/ }, () => ({
-      contents: `export const VERSION = ${JSON.stringify(version)};`,
-      loader: 'ts',
-    }));
-  },
-};
-
-const common = {
-  bundle: true,
-  platform: 'node',
-  // Debian 12's own nodejs is 18: the artefacts run there too
-  target: 'node18',
-  format: 'cjs',
-  // optional native speed-ups of ws and ssh2 (its crypto binding, cpu-features), required inside try/catch:
-  // the bundle runs on their pure JavaScript paths
-  external: ['bufferutil', 'utf-8-validate', 'node-hid', 'cpu-features', '*.node'],
-  plugins: [inlineVersion],
-  // the few sources that locate files beside themselves keep working from the bundle
-  define: { 'import.meta.url': '__upsfleetImportMetaUrl' },
-  logLevel: 'warning',
-  legalComments: 'none',
-};
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 for (const [entry, outfile] of [
   ['agent/main.ts', 'dist/upsfleet-agent.cjs'],
@@ -51,12 +26,11 @@ for (const [entry, outfile] of [
     : flags.length > 0
       ? `#!/usr/bin/env -S node ${flags.join(' ')}\n`
       : '#!/usr/bin/env node\n';
-  const banner = {
-    js: `${hashbang}const __upsfleetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;`,
-  };
   // e-mail (nodemailer, loaded lazily by shared/notify/smtp-send.ts) stays out of the one-file agent
-  const external = entry.startsWith('agent/') ? [...common.external, 'nodemailer'] : common.external;
-  const result = await build({ ...common, external, banner, entryPoints: [entry], outfile, metafile: true });
+  const external = entry.startsWith('agent/') ? [...BUNDLE_EXTERNALS, 'nodemailer'] : BUNDLE_EXTERNALS;
+  // Debian 12's own nodejs is 18: the artefacts run there too
+  const options = bundleOptions({ root: ROOT, entry, outfile, target: 'node18', hashbang, external });
+  const result = await build({ ...options, metafile: true });
   if (entry.startsWith('agent/')) {
     const inputs = Object.keys(result.metafile.inputs);
     const leaked = inputs.filter((p) => p.startsWith('master/') || p.includes('node-hid'));

@@ -22,6 +22,7 @@ import {
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from '../../scripts/bundle-options.mjs';
 import { type CpioEntry, writeCpioGz } from './cpio.js';
 import type { GuestKernel } from './guest-kernel.js';
 
@@ -199,18 +200,6 @@ export async function baseArchive(kernel: GuestKernel, cacheDir: string): Promis
   return file;
 }
 
-/** esbuild plugin: shared/version.ts reads package.json beside the code; a bundle has none beside it. */
-const inlineVersion = {
-  name: 'inline-version',
-  setup(b: import('esbuild').PluginBuild) {
-    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    b.onLoad({ filter: /[\\/]shared[\\/]version\.ts$/ }, () => ({
-      contents: `export const VERSION = ${JSON.stringify(version)};`,
-      loader: 'ts',
-    }));
-  },
-};
-
 export const GUEST_BUNDLES: Record<string, string> = {
   'upsfleet.cjs': 'cli/main.ts',
   'guest-suite.cjs': 'test/guest/in-guest/hid-kernel.guest.ts',
@@ -219,23 +208,10 @@ export const GUEST_BUNDLES: Record<string, string> = {
 
 async function bundle(entry: string, outfile: string): Promise<void> {
   const hashbang = readFileSync(join(ROOT, entry), 'utf8').startsWith('#!') ? '' : '#!/usr/bin/env node\n';
+  // bundled as the shipped artefacts are (scripts/bundle-options.mjs), for the guest's Node.js 20
   await build({
-    absWorkingDir: ROOT,
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    // as in the shipped bundle: ssh2's optional native parts stay out (it falls back to its JavaScript crypto)
-    external: ['bufferutil', 'utf-8-validate', 'node-hid', 'cpu-features', '*.node'],
-    plugins: [inlineVersion],
-    define: { 'import.meta.url': '__upsfleetImportMetaUrl' },
-    banner: {
-      js: `${hashbang}const __upsfleetImportMetaUrl = require('node:url').pathToFileURL(__filename).href;`,
-    },
+    ...bundleOptions({ root: ROOT, entry, outfile, target: 'node20', hashbang }),
     logLevel: 'error',
-    legalComments: 'none',
   });
 }
 
