@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { launchFleet, type RunningFleet } from '../../cli/demo/fleet-launcher.js';
+import type { SshTargetView } from '../../master/ssh/ssh-target.js';
 import { parsePinnedHostKey } from '../../shared/net/ssh-host-key.js';
 import { REPO_ROOT } from './ansible-run.js';
 import { DEPLOY_USER } from './base-root.js';
@@ -44,15 +45,7 @@ interface Status {
     kind: string;
     connected: boolean;
     problem?: string;
-    ssh?: {
-      lastProbe: {
-        at: number;
-        ok: boolean;
-        durationMs: number;
-        code: string | null;
-        message: string | null;
-      } | null;
-    } | null;
+    ssh?: { lastProbe: SshTargetView['lastProbe'] } | null;
   }>;
   sequence: {
     state: string;
