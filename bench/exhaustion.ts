@@ -124,8 +124,9 @@ async function servedToReader(port: number, requests: number): Promise<void> {
 
 /**
  * The HTTPS probe's baseline: as many connections, each served `requests` GET /healthz in pipelined batches
- * of 50, read. (Deeper pipelining trips Node's parser on a handed-over socket: HPE_PAUSED closes the
- * connection after a few hundred requests; no HTTP client the fleet uses pipelines.)
+ * of 50, read. (Deeper pipelining trips Node's own HTTPS server, handed-over socket or not: a bare
+ * https.createServer sent 1,000 pipelined GETs in one write answers one and closes with HPE_PAUSED; no
+ * HTTP client the fleet uses pipelines.)
  */
 async function httpsServedToReaders(
   m: MasterUnderTest,
