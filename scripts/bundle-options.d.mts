@@ -10,3 +10,6 @@ export function bundleOptions(opts: {
   hashbang: string;
   external?: string[];
 }): BuildOptions;
+
+/** `text` with every non-ASCII character written as its \uXXXX escape (what the bundles are written as). */
+export function asciiOnly(text: string): string;
