@@ -96,6 +96,8 @@ export const ErrorCodes = {
     "an SSH target's private key file cannot be read or is not an unencrypted OpenSSH/PEM key",
   SSH_COMMAND_FAILED:
     "an SSH target's command (or the sudo rule `upsfleet target test` checks) failed: its exit status and output say why",
+  SSH_CLIENT_UNAVAILABLE:
+    'the SSH client library (ssh2) could not be loaded: no SSH target can be probed or ordered (reinstall upsfleet)',
   TARGET_UNKNOWN: 'no SSH target with this id in the master configuration',
   JOURNAL_WRITE_FAILED:
     'a journal write or fsync failed (full disk, I/O error): records are kept in memory until the disk takes them again; the shutdown goes on',

@@ -8,12 +8,29 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../../shared/clock.js';
 import type { SshTargetSpec } from '../../shared/config/ssh-target-settings.js';
+import { UpsfleetError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FleetRegistry } from '../fleet/registry.js';
 import type { SequencerListener, TimelineEntry } from '../sequencer/sequence-view.js';
-import { type SshConnector, ssh2Connector } from './ssh-client.js';
+import type { SshConnector } from './ssh-client.js';
 import { type SshFeedback, SshTarget, type SshTargetView } from './ssh-target.js';
 import { type ProbeResult, tcpProbe } from './unreachable-watch.js';
+
+/**
+ * ssh2 adds about 14 MiB to a process once loaded (its WebAssembly Poly1305 among it): only a master with
+ * SSH targets loads it, and at start (SshTargets.start), so that the first order does not wait for it.
+ */
+let ssh2Loading: Promise<SshConnector> | null = null;
+function loadSsh2Connector(): Promise<SshConnector> {
+  ssh2Loading ??= import('./ssh-client.js').then(
+    (m) => m.ssh2Connector,
+    (err: Error) => {
+      throw new UpsfleetError('SSH_CLIENT_UNAVAILABLE', `cannot load the SSH client (ssh2): ${err.message}`);
+    },
+  );
+  return ssh2Loading;
+}
+const lazySsh2Connector: SshConnector = async (target) => (await loadSsh2Connector())(target);
 
 export interface SshTargetsOptions {
   targets: readonly SshTargetSpec[];
@@ -38,7 +55,7 @@ export class SshTargets implements SequencerListener {
           clock: opts.clock,
           logger: opts.logger,
           registry: opts.registry,
-          connector: opts.connector ?? ssh2Connector,
+          connector: opts.connector ?? lazySsh2Connector,
           feedback: opts.feedback,
           tcpProbe: opts.tcpProbe ?? tcpProbe,
         }),
@@ -50,6 +67,10 @@ export class SshTargets implements SequencerListener {
   }
 
   start(): void {
+    if (this.targets.size > 0 && !this.opts.connector)
+      loadSsh2Connector().catch((err: UpsfleetError) =>
+        this.opts.logger.error({ code: err.code, err: err.message }, 'SSH targets: no SSH client'),
+      );
     for (const t of this.targets.values()) t.start();
     if (this.targets.size > 0)
       this.opts.logger.info({ targets: [...this.targets.keys()] }, 'SSH targets: probing');

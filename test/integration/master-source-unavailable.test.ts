@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 
 const ROOT = join(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'cli/main.ts');
-const HIDE_NODE_HID = join(ROOT, 'test/support/without-node-hid.mjs');
+const WITHOUT_PACKAGES = join(ROOT, 'test/support/without-packages.mjs');
 
 describe('master with a source it cannot load', () => {
   const dir = mkdtempSync(join(tmpdir(), 'upsfleet-nohid-'));
@@ -32,9 +32,13 @@ describe('master with a source it cannot load', () => {
     );
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '--import', HIDE_NODE_HID, CLI, 'master', '-c', config],
+      ['--import', 'tsx', '--import', WITHOUT_PACKAGES, CLI, 'master', '-c', config],
       // the journal format, as under systemd: the fatal line must carry priority 2
-      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, UPSFLEET_LOG_FORMAT: 'journal' } },
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, UPSFLEET_LOG_FORMAT: 'journal', UPSFLEET_TEST_WITHOUT: 'node-hid' },
+      },
     );
     assert.equal(r.status, 8, `${r.stdout}\n${r.stderr}`);
     const fatal = r.stdout.split('\n').find((l) => l.includes('the master could not start'));
