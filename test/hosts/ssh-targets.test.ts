@@ -11,7 +11,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { launchFleet, type RunningFleet } from '../../cli/demo/fleet-launcher.js';
 import type { SshTargetView } from '../../master/ssh/ssh-target.js';
 import { parsePinnedHostKey } from '../../shared/net/ssh-host-key.js';
+import { freshEd25519Line } from '../support/ssh-key-line.js';
 import { REPO_ROOT } from './ansible-run.js';
 import { DEPLOY_USER } from './base-root.js';
 import { createHostFleet, type HostFleet, hostFleetSkipReason, type TestHost } from './host-fleet.js';
@@ -66,14 +66,6 @@ interface Status {
   } | null;
 }
 type Rec = Record<string, unknown> & { kind: string; event?: string; memberId?: string; ts: number };
-
-/** A fresh ed25519 key line that no host has: the wrong pin. */
-function strangerKeyLine(): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')} stranger`;
-}
 
 describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${skip}` : false }, () => {
   let hosts: HostFleet;
@@ -159,7 +151,7 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
     const keeperPin = parsePinnedHostKey(keys.keeper);
     assert.ok(!('problem' in keeperPin));
     keeperFingerprint = keeperPin.fingerprint;
-    const stranger = parsePinnedHostKey(strangerKeyLine());
+    const stranger = parsePinnedHostKey(freshEd25519Line('stranger'));
     assert.ok(!('problem' in stranger));
     wrongPin = stranger.fingerprint;
     const target = (

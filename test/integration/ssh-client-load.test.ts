@@ -7,26 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freshEd25519Line } from '../support/ssh-key-line.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'cli/main.ts');
 const WITHOUT_PACKAGES = join(ROOT, 'test/support/without-packages.mjs');
 const SSH2_LOADED = /load "[^"]*\/node_modules\/ssh2\/lib\/index\.js"/;
-
-/** A fresh ed25519 public key as an OpenSSH line (the target's pinned host key). */
-function ed25519Line(): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')}`;
-}
 
 /** A loopback port that was free a moment ago and is closed now. */
 async function closedPort(): Promise<number> {
@@ -58,7 +50,7 @@ async function startMaster(dir: string, withTarget: boolean, without?: string): 
   if (withTarget)
     lines.push(
       'sshTargets:',
-      `  - { id: nas1, group: storage, address: "127.0.0.1:${await closedPort()}", user: upsfleet, key: id_ed25519, hostKey: "${ed25519Line()}" }`,
+      `  - { id: nas1, group: storage, address: "127.0.0.1:${await closedPort()}", user: upsfleet, key: id_ed25519, hostKey: "${freshEd25519Line()}" }`,
     );
   writeFileSync(config, lines.join('\n'));
   const child = spawn(

@@ -4,12 +4,13 @@
  */
 import type { NutUserT } from '../../../shared/config/nut-server-schema.js';
 import { isUpsfleetError } from '../../../shared/errors.js';
+import type { HubSnapshot } from '../../state/state-hub.js';
 import { quote } from '../protocol/encode.js';
 import { NutErr, type NutErrCode } from '../protocol/err-codes.js';
 import { describeCommand, describeVariable } from './descriptions.js';
 import type { NutSession } from './nut-session.js';
 import { type NutAction, NutUsers } from './nut-users.js';
-import { clientVars, typeWords, unavailable } from './ups-view.js';
+import { clientVars, typeWords, unavailable, type ViewOptions } from './ups-view.js';
 
 export const PROTOCOL_VERSION = '1.3';
 const HELP = 'Commands: HELP VER PROTVER GET LIST SET INSTCMD LOGIN LOGOUT USERNAME PASSWORD STARTTLS';
@@ -211,7 +212,37 @@ function getTracking(s: NutSession, args: string[]): void {
 
 /** A whole LIST reply goes out in one write: a line per write costs a segment (and a delayed ACK) each. */
 function list(s: NutSession, query: string, lines: string[]): void {
-  s.send([`BEGIN LIST ${query}`, ...lines, `END LIST ${query}`].join('\n'));
+  s.send(listReply(query, lines));
+}
+
+function listReply(query: string, lines: string[]): string {
+  return [`BEGIN LIST ${query}`, ...lines, `END LIST ${query}`].join('\n');
+}
+
+/**
+ * LIST VAR replies by hub snapshot (a new object on every change, never mutated) and by what the client
+ * sees of it: pollers ask the same question many times between two changes, and the reply is the same text.
+ * Only names of our own UPS reach it, and a snapshot's replies go with it.
+ */
+const listVarReplies = new WeakMap<HubSnapshot, Map<string, string>>();
+
+function listVarReply(snap: HubSnapshot, view: ViewOptions, ups: string): string {
+  let bySnap = listVarReplies.get(snap);
+  if (!bySnap) {
+    bySnap = new Map();
+    listVarReplies.set(snap, bySnap);
+  }
+  const key = `${ups}\n${JSON.stringify(view)}`;
+  let reply = bySnap.get(key);
+  if (reply === undefined) {
+    const vars = clientVars(snap, view);
+    const lines = Object.keys(vars)
+      .sort()
+      .map((k) => `VAR ${ups} ${k} ${quote(vars[k]!)}`);
+    reply = listReply(`VAR ${ups}`, lines);
+    bySnap.set(key, reply);
+  }
+  return reply;
 }
 
 const listCmd: Handler = (s, args) => {
@@ -242,16 +273,10 @@ const listCmd: Handler = (s, args) => {
   const snap = s.ctx.hub.snapshot();
   const down = unavailable(snap);
   if (down) return err(s, down);
-  const vars = clientVars(snap, s.view());
+  const view = s.view();
+  if (kind === 'VAR') return s.send(listVarReply(snap, view, ups));
+  const vars = clientVars(snap, view);
   switch (kind) {
-    case 'VAR':
-      return list(
-        s,
-        `VAR ${ups}`,
-        Object.keys(vars)
-          .sort()
-          .map((k) => `VAR ${ups} ${k} ${quote(vars[k]!)}`),
-      );
     case 'RW':
       return list(
         s,

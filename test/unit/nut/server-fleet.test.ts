@@ -64,6 +64,8 @@ test('sendOrder makes FSD visible to that client only, in GET VAR and LIST VAR',
   const web = await h.client();
   await web.login('web', 'webpass');
   const anon = await h.client();
+  // asked before the order, on the same hub snapshot: the reply to the ordered client must still change
+  assert.ok((await nas.list('LIST VAR ups')).includes('VAR ups ups.status "OL CHRG"'));
   assert.ok(h.registry.sendOrder('nut:nas', order(1)));
   assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "FSD OL CHRG"');
   assert.ok((await nas.list('LIST VAR ups')).includes('VAR ups ups.status "FSD OL CHRG"'));
@@ -74,6 +76,10 @@ test('sendOrder makes FSD visible to that client only, in GET VAR and LIST VAR',
   h.hub.publishVars({ 'ups.status': 'OB DISCHRG', 'battery.charge': '80' });
   assert.equal(await nas.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "FSD OB DISCHRG"');
   assert.equal(await web.cmd('GET VAR ups ups.status'), 'VAR ups ups.status "OB DISCHRG"');
+  const nasList = await nas.list('LIST VAR ups');
+  assert.ok(nasList.includes('VAR ups ups.status "FSD OB DISCHRG"'), nasList.join('\n'));
+  assert.ok(nasList.includes('VAR ups battery.charge "80"'), nasList.join('\n'));
+  assert.ok((await web.list('LIST VAR ups')).includes('VAR ups ups.status "OB DISCHRG"'));
   // the same user reconnecting from the same address after its order still sees FSD
   nas.destroy();
   const again = await h.client();

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,16 +11,9 @@ import { describe, it } from 'node:test';
 import { parseMasterSettings } from '../../../shared/config/master-settings.js';
 import { isUpsfleetError } from '../../../shared/errors.js';
 import { parsePinnedHostKey } from '../../../shared/net/ssh-host-key.js';
+import { freshEd25519Line } from '../../support/ssh-key-line.js';
 
 const HASH = `sha256:${'a'.repeat(64)}`;
-
-/** A fresh ed25519 public key as an OpenSSH line: string "ssh-ed25519" + string(32 raw bytes). */
-function ed25519Line(comment = 'root@nas'): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const str = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([str(Buffer.from('ssh-ed25519')), str(raw)]).toString('base64')} ${comment}`;
-}
 
 const BASE = (targets: string) =>
   [
@@ -52,7 +44,7 @@ function problemsOf(fn: () => unknown): string[] {
 
 describe('sshTargets config', () => {
   it('applies the defaults and resolves the key file beside the config', () => {
-    const line = ed25519Line();
+    const line = freshEd25519Line();
     const s = parseMasterSettings(
       BASE(
         `  - id: nas1\n    group: storage\n    address: 10.0.0.5\n    user: upsfleet\n    key: ssh/id_ed25519\n    hostKey: "${line}"\n`,
@@ -73,7 +65,7 @@ describe('sshTargets config', () => {
   });
 
   it('takes a port, an IPv6 address, a fingerprint pin, its own commands and durations', () => {
-    const fp = parsePinnedHostKey(ed25519Line()) as { fingerprint: string };
+    const fp = parsePinnedHostKey(freshEd25519Line()) as { fingerprint: string };
     const s = parseMasterSettings(
       BASE(
         [
@@ -125,7 +117,7 @@ describe('sshTargets config', () => {
   });
 
   it('reports every problem with file:line:column', () => {
-    const good = ed25519Line();
+    const good = freshEd25519Line();
     // a key line whose blob says another type: copied with the wrong prefix
     const wrongType = good.replace(/^ssh-ed25519/, 'ssh-rsa');
     const text = BASE(
