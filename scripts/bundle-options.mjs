@@ -28,7 +28,7 @@ function inlineVersion(root) {
 
 /**
  * V8 keeps a script's source in the heap for as long as it runs, one byte per character only if every
- * character is Latin-1: a single `×` in a comment doubles it (the agent's 1.3 MB bundle took 2.7 MB of
+ * character is Latin-1: a single `→` in a comment doubles it (the agent's 1.3 MB bundle took 2.7 MB of
  * heap). esbuild already writes strings, templates, regular expressions and names as ASCII escapes; what
  * it leaves raw is in the comments it keeps. Each such character becomes its \uXXXX escape, which means
  * the same character wherever JavaScript reads one (and is plain text in a comment).

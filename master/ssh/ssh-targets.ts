@@ -25,6 +25,8 @@ function loadSsh2Connector(): Promise<SshConnector> {
   ssh2Loading ??= import('./ssh-client.js').then(
     (m) => m.ssh2Connector,
     (err: Error) => {
+      // tried again by the next probe or order: a failure at the fd limit need not be for good
+      ssh2Loading = null;
       throw new UpsfleetError('SSH_CLIENT_UNAVAILABLE', `cannot load the SSH client (ssh2): ${err.message}`);
     },
   );
