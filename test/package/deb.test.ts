@@ -53,11 +53,17 @@ function baseRootTarball(): string {
     .toString('base64url')
     .slice(0, 40);
   const tarball = join(CACHE, `root-${key}.tar`);
-  if (existsSync(tarball)) return tarball;
+  if (existsSync(tarball)) {
+    if (statSync(tarball).isFile()) return tarball;
+    // a directory left by an mmdebstrap that guessed its format from the `.partial` name: built again below
+    rmSync(tarball, { recursive: true, force: true });
+  }
   mkdirSync(CACHE, { recursive: true });
   const partial = `${tarball}.${process.pid}.partial`;
   const r = sh('mmdebstrap', [
     '--variant=apt',
+    // the output's name ends in `.partial`: without this mmdebstrap takes it for a directory
+    '--format=tar',
     `--include=${BASE_PACKAGES.join(',')}`,
     // the machine's apt settings for its mirror (a snapshot may carry an old Valid-Until)
     '--aptopt=Acquire::Check-Valid-Until "false"',
