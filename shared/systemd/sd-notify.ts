@@ -10,6 +10,8 @@
  * - systemd-notify (run directly, not through a shell) sends with its parent's pid as the sender (`--pid` makes
  *   that explicit), which systemd accepts for the main process; the units also say NotifyAccess=all, so a
  *   daemon not running as root (cannot fake the sender) is accepted too;
+ * - systemd-notify (systemd >= 246) follows the message with a BARRIER=1 datagram and exits only once the
+ *   manager has taken it (up to 5 s), so the message is not dropped when its sender is gone before systemd reads it;
  * - a spawn every WatchdogSec/2 (15 s with the shipped units) costs nothing next to the budget.
  */
 import { execFile } from 'node:child_process';

@@ -62,11 +62,23 @@ describe('sd-notify', () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const sock = join(dir, 'notify.sock');
     const out = join(dir, 'got');
+    // Behaves as systemd's manager does: systemd-notify (since systemd 246) follows its message with BARRIER=1
+    // carrying a pipe's write end and exits non-zero unless the receiver takes that datagram and closes the fd.
+    // A receiver that read one datagram and exited raced the barrier (ECONNREFUSED on a busy machine).
     const py = spawn('python3', [
       '-c',
-      `import socket,sys
+      `import array,os,socket,sys
 s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(10)
-open(sys.argv[2],'wb').write(s.recv(4096))`,
+got=[]
+while True:
+  m,anc,_,_=s.recvmsg(4096, socket.CMSG_SPACE(8*4))
+  for lvl,typ,data in anc:
+    if lvl==socket.SOL_SOCKET and typ==socket.SCM_RIGHTS:
+      fds=array.array('i'); fds.frombytes(data[:len(data)-len(data)%4])
+      for f in fds: os.close(f)
+  got.append(m)
+  if m==b'BARRIER=1': break
+open(sys.argv[2],'wb').write(b'\\n---\\n'.join(got))`,
       sock,
       out,
     ]);
@@ -74,12 +86,20 @@ open(sys.argv[2],'wb').write(s.recv(4096))`,
     // python's start-up on a busy machine can take seconds: wait for its socket, not a fixed time
     for (let i = 0; i < 500 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(existsSync(sock), 'the python receiver did not bind its socket within 10 s');
-    const sd = new SdNotify({ env: { ...process.env, NOTIFY_SOCKET: sock } });
-    assert.equal(await sd.send(['READY=1', 'STATUS=test']), true);
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (s: string) => void warnings.push(s) });
+    const sd = new SdNotify({ env: { ...process.env, NOTIFY_SOCKET: sock }, logger });
+    assert.equal(
+      await sd.send(['READY=1', 'STATUS=test']),
+      true,
+      `systemd-notify failed: ${warnings.join('')}`,
+    );
     await exited;
-    const got = readFileSync(out, 'utf8');
-    assert.match(got, /READY=1/);
-    assert.match(got, /STATUS=test/);
+    const [state, barrier, ...rest] = readFileSync(out, 'utf8').split('\n---\n');
+    assert.match(state ?? '', /READY=1/);
+    assert.match(state ?? '', /STATUS=test/);
+    assert.equal(barrier, 'BARRIER=1', 'systemd-notify waits for the manager to take its message');
+    assert.deepEqual(rest, []);
   });
 });
 
