@@ -9,6 +9,7 @@
  * lab only ever deletes what it created.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { claimSubnet } from '../support/subnet-claim.js';
 
 const IP = 'ip';
 
@@ -32,17 +33,6 @@ export function netLabSkipReason(): string | null {
 
 let labs = 0;
 
-/** A /24 no route of this machine uses yet, so that the root namespace can join the lab. */
-function freeSubnet(): string {
-  const used = execFileSync(IP, ['-4', 'route', 'show'], { encoding: 'utf8' });
-  for (let i = 0; i < 250; i++) {
-    const third = ((process.pid + labs * 37 + i) % 250) + 1;
-    const net = `10.213.${third}`;
-    if (!used.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 10.213.x.0/24 subnet for a network lab');
-}
-
 export interface NetLab {
   readonly hosts: readonly string[];
   /** The host's address on the lab network. */
@@ -63,7 +53,8 @@ export interface NetLab {
 
 export function createNetLab(hosts: readonly string[]): NetLab {
   const lab = `${(process.pid % 46656).toString(36)}${(labs++).toString(36)}`;
-  const net = freeSubnet();
+  const claim = claimSubnet('10.213', process.pid + labs * 37);
+  const net = claim.net;
   const bridgeNs = `uf${lab}-br`;
   const nsOf = new Map(hosts.map((h) => [h, `uf${lab}-${h}`]));
   const addrOf = new Map(hosts.map((h, i) => [h, `${net}.${i + 2}`]));
@@ -77,6 +68,7 @@ export function createNetLab(hosts: readonly string[]): NetLab {
     if (rootLink) spawnSync(IP, ['link', 'del', rootIf]);
     rootLink = false;
     for (const ns of created.splice(0).reverse()) spawnSync(IP, ['netns', 'del', ns]);
+    claim.release();
   };
 
   try {

@@ -13,6 +13,7 @@ import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'nod
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { claimSubnet } from '../support/subnet-claim.js';
 import { type AptProxy, startAptProxy } from './apt-proxy.js';
 import { BASE_PACKAGES, CACHE_DIR, DEPLOY_USER, ensureBaseRoot } from './base-root.js';
 import { machineDebianSources } from './debian-mirror.js';
@@ -88,16 +89,6 @@ export interface HostFleet {
 
 let fleets = 0;
 
-function freeSubnet(): string {
-  const used = execFileSync('ip', ['-4', 'addr', 'show'], { encoding: 'utf8' });
-  const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
-  for (let i = 0; i < 250; i++) {
-    const net = `10.214.${((process.pid + fleets * 37 + i) % 250) + 1}`;
-    if (!used.includes(`${net}.`) && !routes.includes(`${net}.`)) return net;
-  }
-  throw new Error('no free 10.214.x.0/24 subnet for the host fleet');
-}
-
 export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostFleet> {
   const timings: Record<string, number> = {};
   const t0 = Date.now();
@@ -106,7 +97,8 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
   timings[base.built ? 'baseRootBuildMs' : 'baseRootCachedMs'] = Date.now() - t0;
 
   const lab = `${(process.pid % 46656).toString(36)}${(fleets++).toString(36)}`;
-  const net = freeSubnet();
+  const claim = claimSubnet('10.214', process.pid + fleets * 37);
+  const net = claim.net;
   const bridge = `ufh${lab}`;
   const bridgeAddress = `${net}.1`;
   const dir = mkdtempSync('/var/tmp/upsfleet-hosts-');
@@ -136,6 +128,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
     await proxy?.close();
     if (bridgeMade) spawnSync('ip', ['link', 'del', bridge]);
     bridgeMade = false;
+    claim.release();
     reaper.stop();
     rmSync(dir, { recursive: true, force: true });
   };
