@@ -545,9 +545,14 @@ export class Sequencer {
 
   private emit(
     run: { runId: string; drill: boolean },
-    entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'>,
+    entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'> & { ts?: number },
   ): void {
-    const full: TimelineEntry = { ts: this.clock.now(), runId: run.runId, drill: run.drill, ...entry };
+    const full: TimelineEntry = {
+      ...entry,
+      ts: entry.ts ?? this.clock.now(),
+      runId: run.runId,
+      drill: run.drill,
+    };
     for (const l of [...this.listeners]) {
       try {
         l.timeline?.(full);

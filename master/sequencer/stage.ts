@@ -33,7 +33,8 @@ export interface StageContext {
   runId: string;
   reason: string;
   drill: boolean;
-  emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'>): void;
+  /** `ts`: the instant of the change it records (default: now), so the journal and the live state agree. */
+  emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill'> & { ts?: number }): void;
   /** Runs `fn` so that the records it emits are made durable once, at its end (before any order leaves). */
   batch<T>(fn: () => T): T;
   /** When a member was already confirmed down by an early group, or undefined. */
@@ -109,6 +110,7 @@ export class Stage {
       kind: this.spec.early !== undefined ? 'early-start' : 'step-start',
       deadline: this.deadline,
       ...(this.spec.early !== undefined ? { plan: { ...this.spec }, detail: this.ctx.reason } : {}),
+      ts: now,
     });
     const infos = this.spec.groups.flatMap((g) => registry.inGroup(g));
     this.log.info(
@@ -170,13 +172,14 @@ export class Stage {
     if (known) {
       const order = known.pendingOrder;
       if (!order) return;
-      const first = known.ordered(order, this.ctx.clock.now());
+      const now = this.ctx.clock.now();
+      const first = known.ordered(order, now);
       if (!this.ctx.registry.isConnected(info.id)) {
         known.undelivered(first);
         return;
       }
       // journaled before it leaves: a master that dies now re-sends the same order after its restart
-      this.emit({ kind: 'resend', memberId: info.id, orderId: order.orderId });
+      this.emit({ kind: 'resend', memberId: info.id, orderId: order.orderId, ts: now });
       this.ctx.registry.sendOrder(info.id, order);
       this.log.info(
         { memberId: info.id, orderId: order.orderId },
@@ -209,6 +212,7 @@ export class Stage {
         memberId: m.id,
         orderId: m.orderId,
         detail: info.goneDetail ?? 'connection closed',
+        ts: now,
       });
       this.checkComplete();
       return;
@@ -225,17 +229,20 @@ export class Stage {
       memberId: m.id,
       orderId: m.orderId,
       detail: byMaster === undefined ? m.state : `${m.state}; closed by the master: ${byMaster}`,
+      ts: now,
     });
   }
 
   ack(m: MemberProgress): void {
-    if (!m.ack(this.ctx.clock.now())) return;
+    const now = this.ctx.clock.now();
+    if (!m.ack(now)) return;
     this.log.info({ memberId: m.id, orderId: m.orderId }, 'order acknowledged');
-    this.emit({ kind: 'ack', memberId: m.id, orderId: m.orderId });
+    this.emit({ kind: 'ack', memberId: m.id, orderId: m.orderId, ts: now });
   }
 
   goingDown(m: MemberProgress, dryRun: boolean, hookFailures: number): void {
-    const result = m.goingDown(dryRun, hookFailures, this.ctx.clock.now());
+    const now = this.ctx.clock.now();
+    const result = m.goingDown(dryRun, hookFailures, now);
     if (!result) return;
     this.log.info({ memberId: m.id, orderId: m.orderId, dryRun, hookFailures }, 'member going down');
     this.emit({
@@ -243,10 +250,11 @@ export class Stage {
       memberId: m.id,
       orderId: m.orderId,
       detail: dryRun ? 'dry-run' : 'real',
+      ts: now,
     });
     if (result === 'down') {
       this.log.info({ memberId: m.id }, 'member confirmed down: dry-run going-down (it would now be down)');
-      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'dry-run' });
+      this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail: 'dry-run', ts: now });
       this.checkComplete();
     }
   }
@@ -255,9 +263,11 @@ export class Stage {
     m: MemberProgress,
     msg: Pick<ProgressMsg, 'hook' | 'of' | 'name' | 'status' | 'durationMs' | 'guest'>,
   ): void {
-    m.progress(msg, this.ctx.clock.now());
+    const now = this.ctx.clock.now();
+    m.progress(msg, now);
     const g = msg.guest;
     this.emit({
+      ts: now,
       kind: 'progress',
       memberId: m.id,
       orderId: m.orderId,
@@ -299,13 +309,14 @@ export class Stage {
 
   /** The agent declined its order: its other supplies still feed it (it says so, with its count). */
   decline(m: MemberProgress, reason: string): void {
-    if (!m.redundant(this.ctx.clock.now())) return;
+    const now = this.ctx.clock.now();
+    if (!m.redundant(now)) return;
     m.orderedAfterStage = false;
     this.log.warn(
       { memberId: m.id, orderId: m.orderId, reason },
       'member declined its order: redundantly fed',
     );
-    this.emit({ kind: 'redundantly-fed', ...memberRef(m), detail: `declined: ${reason}` });
+    this.emit({ kind: 'redundantly-fed', ...memberRef(m), detail: `declined: ${reason}`, ts: now });
     this.checkComplete();
   }
 
@@ -352,20 +363,28 @@ export class Stage {
       });
     } else if (info.kind === 'agent' && redundantlyFed(info.supplies)) {
       // its other UPSes keep it up: this master's outage does not take it down (NUT's MINSUPPLIES)
-      m.redundant(this.ctx.clock.now());
+      const now = this.ctx.clock.now();
+      m.redundant(now);
       this.log.info(
         { memberId: info.id, supplies: info.supplies },
         'member redundantly fed by its other supplies: not ordered, not waited for',
       );
-      this.emit({ kind: 'redundantly-fed', ...memberRef(m), detail: describeSupplies(info.supplies) });
+      this.emit({
+        kind: 'redundantly-fed',
+        ...memberRef(m),
+        detail: describeSupplies(info.supplies),
+        ts: now,
+      });
     } else if (info.kind === 'nut' && this.ctx.drill) {
       // a stock NUT client cannot rehearse (FSD would really shut it down): a drill skips it, and says so
-      m.alreadyDown(this.ctx.clock.now(), this.ctx.clock.now());
+      const now = this.ctx.clock.now();
+      m.alreadyDown(now, now);
       this.log.info({ memberId: info.id }, 'drill: NUT client not ordered (it has no dry-run)');
       this.emit({
         kind: 'down',
         ...memberRef(m),
         detail: 'drill: NUT client not ordered',
+        ts: now,
       });
     } else if (info.kind === 'nut' && !info.connected && info.leftAfterFsdAt !== undefined) {
       // a NUT client that saw the FSD latch (a primary's FSD) and left: down already, not waited for
@@ -428,6 +447,7 @@ export class Stage {
       memberKind: info.kind,
       group: info.group,
       detail: known ? known.state : 'not a member when its stage ran',
+      ts: now,
     });
     this.ctx.registry.sendOrder(info.id, this.orderFor(orderId));
   }
@@ -443,9 +463,10 @@ export class Stage {
       );
       return;
     }
-    this.members.get(info.id)?.lateDown(this.ctx.clock.now());
+    const now = this.ctx.clock.now();
+    this.members.get(info.id)?.lateDown(now);
     this.log.info({ memberId: info.id, orderId }, 'late-ordered NUT client left after seeing FSD: down late');
-    this.emit({ kind: 'late-down', memberId: info.id, orderId, detail: 'connection closed' });
+    this.emit({ kind: 'late-down', memberId: info.id, orderId, detail: 'connection closed', ts: now });
   }
 
   /** The order every (re-)send of this member carries: same id, same deadline. */
@@ -468,8 +489,9 @@ export class Stage {
   /** Records the order (journal) and returns it when the member is connected to receive it. */
   private prepareOrder(m: MemberProgress, detail?: string): OrderMsg | null {
     const order = this.orderFor(m.orderId);
-    const first = m.ordered(order, this.ctx.clock.now());
-    const who = { ...memberRef(m), ...(detail !== undefined ? { detail } : {}) };
+    const now = this.ctx.clock.now();
+    const first = m.ordered(order, now);
+    const who = { ...memberRef(m), ...(detail !== undefined ? { detail } : {}), ts: now };
     if (this.ctx.registry.isConnected(m.id)) {
       this.emit({ kind: 'order', ...who });
       return order;
@@ -535,12 +557,18 @@ export class Stage {
     const log = { endedBy: by, durationMs: this.endedAt - (this.startedAt ?? this.endedAt) };
     if (by === 'deadline') this.log.warn(log, 'stage ended by its deadline');
     else this.log.info(log, 'stage ended');
-    this.emit({ kind: this.spec.early !== undefined ? 'early-end' : 'step-end', endedBy: by });
+    this.emit({
+      kind: this.spec.early !== undefined ? 'early-end' : 'step-end',
+      endedBy: by,
+      ts: this.endedAt,
+    });
     this.resolveEnded();
     this.onEnd(this);
   }
 
-  private emit(entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill' | 'step' | 'early'>): void {
+  private emit(
+    entry: Omit<TimelineEntry, 'ts' | 'runId' | 'drill' | 'step' | 'early'> & { ts?: number },
+  ): void {
     this.ctx.emit({
       ...entry,
       ...(this.spec.index !== null ? { step: this.spec.index } : {}),
