@@ -216,6 +216,7 @@ export class Master {
         goingDown: (id, orderId, dryRun, failures) =>
           this.sequencer.onGoingDown(id, orderId, dryRun, failures),
         drillReport: (id, orderId, hooks) => this.sequencer.onDrillReport(id, { orderId, hooks }),
+        gone: (id, orderId, detail) => this.sequencer.onGone(id, orderId, detail),
       },
     });
     this.sequencer.subscribe(this.sshTargets);
@@ -280,8 +281,9 @@ export class Master {
       configured: this.steps,
     });
     this.policy.attach(this.hub);
-    // after the resume: a step resumed from the journal orders a target again once it answers
-    this.sshTargets.start();
+    // after the resume: a step resumed from the journal orders a target again once it answers, unless the
+    // target had accepted its command (its confirmation watch resumes)
+    this.sshTargets.start(this.sequencer.view());
     this.stack.push(this.sshTargets);
     // after the resume (it reads what the journal and the sequencer know) and after the policy's listeners
     this.waker = new Waker({

@@ -75,7 +75,7 @@ interface EarlyRun {
   stage: Stage;
 }
 
-type OrderReply = 'ack' | 'going-down' | 'progress' | 'drill-report' | 'decline';
+type OrderReply = 'ack' | 'going-down' | 'progress' | 'drill-report' | 'decline' | 'gone';
 
 export class Sequencer {
   private readonly clock: Clock;
@@ -242,6 +242,17 @@ export class Sequencer {
   onGoingDown(memberId: string, orderId: string, dryRun: boolean, hookFailures = 0): boolean {
     const hit = this.locate(memberId, orderId, 'going-down', true);
     if (hit) hit.stage.goingDown(hit.member, dryRun, hookFailures);
+    return hit !== null;
+  }
+
+  /**
+   * A member that is not connected was seen gone by its own transport after it accepted its order: an SSH
+   * target whose confirmation watch a restarted master resumed (it never "connected" to this process, so
+   * there is no close to confirm it). Confirms only a member going down, as a close would.
+   */
+  onGone(memberId: string, orderId: string, detail: string): boolean {
+    const hit = this.locate(memberId, orderId, 'gone', true);
+    if (hit) hit.stage.gone(hit.member, detail);
     return hit !== null;
   }
 

@@ -233,6 +233,16 @@ export class Stage {
     });
   }
 
+  /** Seen gone by its transport while not connected (sequencer.onGone): the confirmation a close would give. */
+  gone(m: MemberProgress, detail: string): void {
+    if (m.state !== 'going-down') return;
+    const now = this.ctx.clock.now();
+    if (!m.disconnected(now)) return;
+    this.log.info({ memberId: m.id, kind: m.kind, detail }, 'member confirmed down: gone after its order');
+    this.emit({ kind: 'down', memberId: m.id, orderId: m.orderId, detail, ts: now });
+    this.checkComplete();
+  }
+
   ack(m: MemberProgress): void {
     const now = this.ctx.clock.now();
     if (!m.ack(now)) return;

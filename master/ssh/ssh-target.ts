@@ -34,6 +34,8 @@ export interface SshFeedback {
     },
   ): void;
   goingDown(id: string, orderId: string, dryRun: boolean, hookFailures: number): void;
+  /** Confirmed unreachable while not "connected" to this process (a watch resumed after a restart). */
+  gone(id: string, orderId: string, detail: string): void;
   drillReport(
     id: string,
     orderId: string,
@@ -166,6 +168,30 @@ export class SshTarget {
   wanted(until: number): void {
     this.eagerUntil = Math.max(this.eagerUntil, until);
     if (!this.probing) this.schedule(0);
+  }
+
+  /**
+   * A restarted master's journal says this target accepted `orderId` before the restart: the command is not
+   * run again (a command that reached the host never runs twice for one order); the confirmation watch
+   * resumes instead, until the step's deadline. Called before start(), so no probe counts it connected first.
+   */
+  resumeConfirming(orderId: string, acceptedAt: number, deadline: number): void {
+    const order = {
+      orderId,
+      drill: false,
+      phase: 'confirming' as const,
+      startedAt: acceptedAt,
+      acceptedAt,
+      result: null,
+      watch: null,
+      deadline,
+    };
+    this.order = order;
+    this.log.warn(
+      { orderId, acceptedAt },
+      'SSH target accepted its command before the master restarted: waiting for it to stop answering',
+    );
+    this.confirm(order);
   }
 
   /** Probe now (the sequence starts: later steps see a fresh state). */
@@ -406,10 +432,11 @@ export class SshTarget {
         order.phase = 'confirmed';
         this.deadlineTimer?.cancel();
         this.log.warn({ orderId: order.orderId, since, at }, 'SSH target confirmed down: unreachable');
-        this.unreachable(
-          `down: port ${port} unreachable since ${hms(since)}`,
-          `port ${port} unreachable for ${Math.round((at - since) / 100) / 10}s`,
-        );
+        const detail = `port ${port} unreachable for ${Math.round((at - since) / 100) / 10}s`;
+        const wasConnected = this.connected;
+        this.unreachable(`down: port ${port} unreachable since ${hms(since)}`, detail);
+        // its close confirms it; one this process never saw connected (a resumed watch) is confirmed directly
+        if (!wasConnected) this.deps.feedback.gone(this.spec.id, order.orderId, detail);
       },
     });
     this.watch = watch;

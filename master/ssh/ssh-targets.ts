@@ -11,7 +11,7 @@ import type { SshTargetSpec } from '../../shared/config/ssh-target-settings.js';
 import { UpsfleetError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { FleetRegistry } from '../fleet/registry.js';
-import type { SequencerListener, TimelineEntry } from '../sequencer/sequence-view.js';
+import type { SequencerListener, SequenceView, TimelineEntry } from '../sequencer/sequence-view.js';
 import type { SshConnector } from './ssh-client.js';
 import { type SshFeedback, SshTarget, type SshTargetView } from './ssh-target.js';
 import { type ProbeResult, tcpProbe } from './unreachable-watch.js';
@@ -68,7 +68,13 @@ export class SshTargets implements SequencerListener {
     return this.targets.size;
   }
 
-  start(): void {
+  /**
+   * `resumed`: the sequence as the journal rebuilt it. A target its running stage recorded as going down
+   * (its command accepted before a master restart) resumes its confirmation watch instead of being ordered
+   * again when it answers.
+   */
+  start(resumed?: SequenceView): void {
+    if (resumed) this.resumeConfirmations(resumed);
     if (this.targets.size > 0 && !this.opts.connector)
       loadSsh2Connector().catch((err: UpsfleetError) =>
         this.opts.logger.error({ code: err.code, err: err.message }, 'SSH targets: no SSH client'),
@@ -80,6 +86,18 @@ export class SshTargets implements SequencerListener {
 
   stop(): void {
     for (const t of this.targets.values()) t.stop();
+  }
+
+  private resumeConfirmations(view: SequenceView): void {
+    const now = this.opts.clock.now();
+    for (const stage of [...view.steps, ...view.early]) {
+      if (stage.state !== 'running' && stage.state !== 'settling') continue;
+      for (const m of stage.members) {
+        const target = this.targets.get(m.id);
+        if (!target || m.kind !== 'ssh' || m.state !== 'going-down' || m.dryRun === true) continue;
+        target.resumeConfirming(m.orderId, m.goingDownAt ?? now, stage.deadline ?? now);
+      }
+    }
   }
 
   views(): SshTargetView[] {

@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FleetRegistry } from '../../../master/fleet/registry.js';
+import type { StoredRecord } from '../../../master/journal/journal-line.js';
+import { emptyRecoveredState, reduceRecovered } from '../../../master/journal/recovery.js';
 import type { TimelineEntry } from '../../../master/sequencer/sequence-view.js';
 import { Sequencer } from '../../../master/sequencer/sequencer.js';
 import type { ExecResult, SshConnection, SshConnector } from '../../../master/ssh/ssh-client.js';
@@ -139,8 +141,7 @@ function spec(id: string, group: string): SshTargetSpec {
   };
 }
 
-function setup(hosts: Record<string, Host>, deadlineMs = 30_000) {
-  const clock = new ManualClock();
+function setup(hosts: Record<string, Host>, deadlineMs = 30_000, clock = new ManualClock()) {
   const t0 = clock.now();
   const registry = new FleetRegistry();
   const logger = silentLogger();
@@ -168,6 +169,7 @@ function setup(hosts: Record<string, Host>, deadlineMs = 30_000) {
       progress: (id, msg) => sequencer.onProgress(id, msg),
       goingDown: (id, orderId, dryRun, failures) => sequencer.onGoingDown(id, orderId, dryRun, failures),
       drillReport: (id, orderId, hooks) => sequencer.onDrillReport(id, { orderId, hooks }),
+      gone: (id, orderId, detail) => sequencer.onGone(id, orderId, detail),
     },
   });
   sequencer.subscribe(targets);
@@ -236,6 +238,65 @@ describe('SSH target in the sequence (injected clock)', () => {
     // each command ran once: a confirmed target is never ordered again
     await run(f.clock, 70_000, 1000);
     assert.equal(hosts.nas1.ran.length + hosts.nas2.ran.length, 2);
+  });
+
+  it('a master restarted after the command was accepted: the watch resumes, the command never runs again', async () => {
+    let off = false;
+    let portOpenUntil = 0;
+    // the clock of the process that is running now
+    let clock = new ManualClock();
+    const hosts = {
+      // it powers off slowly: its port still answers for a while after the restart
+      nas1: host({
+        exec: () => {
+          off = true;
+          return { code: 0 };
+        },
+        port: () => (off && clock.now() >= portOpenUntil ? 'refused' : 'open'),
+      }),
+      nas2: host({ exec: () => ({ code: 0 }), port: () => 'open' }),
+    };
+    const first = setup(hosts, 30_000, clock);
+    const journal: StoredRecord[] = [];
+    first.sequencer.subscribe({
+      timeline: (e) => void journal.push({ ...e, kind: 'sequence', event: e.kind, seq: journal.length + 1 }),
+    });
+    first.targets.start();
+    await flush();
+    first.sequencer.start('test');
+    await flush();
+    assert.deepEqual(first.entries('nas1'), ['order', 'ack', 'progress', 'progress', 'going-down']);
+    // the master dies 2 s after the command was accepted, before the 5 s of silence that confirm it
+    await run(first.clock, 2000);
+    first.targets.stop();
+    first.sequencer.stop();
+    const acceptedAt = journal.find((r) => r.event === 'going-down')!.ts;
+
+    clock = new ManualClock(first.clock.now() + 1000);
+    portOpenUntil = clock.now() + 3000;
+    const second = setup(hosts, 30_000, clock);
+    const tick = (ms: number) => run(second.clock, ms);
+    second.sequencer.resume(journal.reduce(reduceRecovered, emptyRecoveredState()));
+    second.targets.start(second.sequencer.view());
+    await flush();
+    assert.equal(second.targets.view('nas1')?.order?.phase, 'confirming');
+    assert.equal(second.targets.view('nas1')?.order?.acceptedAt, acceptedAt);
+    await tick(7000);
+    assert.deepEqual(hosts.nas1.ran, ['sudo -n systemctl poweroff'], 'not run a second time');
+    assert.equal(second.member('nas1')?.state, 'going-down', 'its port answered until 3 s after the restart');
+    await tick(1500);
+    assert.equal(second.member('nas1')?.state, 'down');
+    const down = second.timeline.find((e) => e.kind === 'down' && e.memberId === 'nas1')!;
+    assert.equal(down.detail, 'port 22 unreachable for 5s');
+    assert.deepEqual(
+      second.timeline.filter((e) => e.kind === 'step-end').map((e) => e.endedBy),
+      ['confirmed'],
+    );
+    assert.ok(!second.timeline.some((e) => e.kind === 'resend' && e.memberId === 'nas1'));
+    await flush();
+    assert.deepEqual(hosts.nas2.ran, ['sudo -n systemctl poweroff'], 'the next step went on');
+    second.targets.stop();
+    second.sequencer.stop();
   });
 
   it('a failed command and a host that keeps answering are cut short at the deadline, with why', async () => {
