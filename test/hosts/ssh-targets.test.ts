@@ -18,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { launchFleet, type RunningFleet } from '../../cli/demo/fleet-launcher.js';
 import type { SshTargetView } from '../../master/ssh/ssh-target.js';
 import { parsePinnedHostKey } from '../../shared/net/ssh-host-key.js';
+import { pollFor } from '../support/poll.js';
 import { freshEd25519Line } from '../support/ssh-key-line.js';
 import { REPO_ROOT } from './ansible-run.js';
 import { DEPLOY_USER } from './base-root.js';
@@ -84,30 +85,6 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
     const main = join(REPO_ROOT, 'dist', 'cli', 'main.js');
     const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 60_000 });
     return { code: r.status, out: `${r.stdout}${r.stderr}` };
-  };
-  /** `seen` tells, when it times out, what the last look found (or the last error). */
-  const until = async <T>(
-    what: string,
-    probe: () => Promise<T | undefined>,
-    timeoutMs: number,
-    seen?: () => string,
-  ) => {
-    const end = Date.now() + timeoutMs;
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await probe();
-        if (v !== undefined) return v;
-        last = undefined;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > end)
-        throw new Error(
-          `${what} not seen in ${timeoutMs} ms${last ? ` (${String(last)})` : ''}${seen ? `; last seen: ${seen()}` : ''}`,
-        );
-      await new Promise((r) => setTimeout(r, 300));
-    }
   };
   /** Each SSH target as /status shows it: connected, the last probe (when, how long, its code), the problem. */
   const targetsSeen = (s: Status | undefined) =>
@@ -302,7 +279,7 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
   }, async () => {
     await fleet.admin('/api/drill', {});
     let seen: Status | undefined;
-    const s = await until(
+    const s = await pollFor(
       'the drill report',
       async () => {
         const s = await status();
@@ -312,7 +289,10 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
           : undefined;
       },
       STEP3_DEADLINE_S * 1000 + 90_000,
-      () => JSON.stringify({ sequence: seen?.sequence, targets: JSON.parse(targetsSeen(seen)) }),
+      {
+        intervalMs: 300,
+        seen: () => JSON.stringify({ sequence: seen?.sequence, targets: JSON.parse(targetsSeen(seen)) }),
+      },
     );
     const members = new Map(s.sequence.steps.flatMap((st) => st.members).map((m) => [m.id, m]));
     for (const id of ['nas1', 'nas2', 'nosudo', 'stays']) {
@@ -356,7 +336,7 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
     await fleet.admin('/api/fsd', { reason: 'ssh targets test' });
     await Promise.all(waits);
     let seen: Status | undefined;
-    const s = await until(
+    const s = await pollFor(
       'the real sequence at its final step',
       async () => {
         const s = await status();
@@ -364,7 +344,10 @@ describe('SSH targets on real hosts', { skip: skip ? `host fleet unavailable: ${
         return !s.sequence.drill && s.sequence.steps[2]?.endedBy ? s : undefined;
       },
       STEP3_DEADLINE_S * 1000 + 60_000,
-      () => JSON.stringify({ sequence: seen?.sequence, targets: JSON.parse(targetsSeen(seen)) }),
+      {
+        intervalMs: 300,
+        seen: () => JSON.stringify({ sequence: seen?.sequence, targets: JSON.parse(targetsSeen(seen)) }),
+      },
     );
 
     // the containers really stopped, nas1 first

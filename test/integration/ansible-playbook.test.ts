@@ -18,6 +18,7 @@ import { stopProcesses } from '../../cli/demo/fleet-launcher.js';
 import { main } from '../../cli/dispatch.js';
 import type { DrillReport } from '../../master/drill/drill-report.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
+import { pollFor } from '../support/poll.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ANSIBLE = join(ROOT, 'deploy', 'ansible');
@@ -199,19 +200,29 @@ describe('ansible roles', {
       return p;
     };
     start(m, 'upsfleet-master.service', 'master');
-    const info = await waitFor(() => {
-      const f = join(m, 'var/lib/upsfleet/master.json');
-      return existsSync(f)
-        ? (JSON.parse(readFileSync(f, 'utf8')) as { http: string; fingerprint: string })
-        : undefined;
-    }, 20_000);
+    const info = await pollFor(
+      'the master to write master.json',
+      () => {
+        const f = join(m, 'var/lib/upsfleet/master.json');
+        return existsSync(f)
+          ? (JSON.parse(readFileSync(f, 'utf8')) as { http: string; fingerprint: string })
+          : undefined;
+      },
+      20_000,
+      { intervalMs: 100 },
+    );
     for (const a of AGENTS) start(join(dir, a.id), 'upsfleet-agent.service', a.id);
     const fingerprints = [info.fingerprint];
-    await waitFor(async () => {
-      const res = await pinnedRequest(`${info.http}/status`, { fingerprints });
-      const agents = (JSON.parse(res.text) as { agents: Array<{ connected: boolean }> }).agents;
-      return agents.filter((x) => x.connected).length === AGENTS.length ? true : undefined;
-    }, 30_000).catch((err: Error) => {
+    await pollFor(
+      'every agent connected',
+      async () => {
+        const res = await pinnedRequest(`${info.http}/status`, { fingerprints });
+        const agents = (JSON.parse(res.text) as { agents: Array<{ connected: boolean }> }).agents;
+        return agents.filter((x) => x.connected).length === AGENTS.length ? true : undefined;
+      },
+      30_000,
+      { intervalMs: 100 },
+    ).catch((err: Error) => {
       throw new Error(
         `${err.message}\n${procs.map((p) => (p as unknown as { logText: () => string }).logText()).join('\n')}`,
       );
@@ -274,22 +285,3 @@ describe('ansible roles', {
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   });
 });
-
-async function waitFor<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until)
-      throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

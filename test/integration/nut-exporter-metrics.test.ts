@@ -20,6 +20,7 @@ import {
   stopProcesses,
   waitForAgents,
 } from '../../cli/demo/fleet-launcher.js';
+import { pollFor } from '../support/poll.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NUT_DASHBOARD = JSON.parse(
@@ -68,22 +69,6 @@ TIMER 100000
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(200);
-  }
 }
 
 interface PromVector {
@@ -196,10 +181,14 @@ describe('metrics for existing dashboards, through a real Prometheus', { skip: !
     // the blip (ONBATT then ONLINE) has passed once the journal holds both events
     await fleet.waitForJournal((j) => j.some((e) => e.kind === 'event' && e.event === 'ONLINE'), 20_000);
     await fleet.admin('/api/drill', {});
-    await waitFor('the drill to end', 30_000, async () => {
-      const s = await fleet.getJson<{ sequence: { state: string; drill: boolean } }>('/status');
-      return s.sequence.drill && s.sequence.state === 'done' ? true : undefined;
-    });
+    await pollFor(
+      'the drill to end',
+      async () => {
+        const s = await fleet.getJson<{ sequence: { state: string; drill: boolean } }>('/status');
+        return s.sequence.drill && s.sequence.state === 'done' ? true : undefined;
+      },
+      30_000,
+    );
 
     const prom = new Prometheus(dir);
     prometheus.current = prom;
@@ -216,11 +205,15 @@ scrape_configs:
       - targets: ['${target}']
 `);
     // enough samples for the rate() and increase() panels
-    await waitFor('Prometheus to scrape the master a few times', 30_000, async () => {
-      const r = await prom.query('count_over_time(up{job="upsfleet"}[1m])');
-      const up = await prom.query('up{job="upsfleet"}');
-      return up[0]?.value[1] === '1' && Number(r[0]?.value[1] ?? 0) >= 4 ? true : undefined;
-    });
+    await pollFor(
+      'Prometheus to scrape the master a few times',
+      async () => {
+        const r = await prom.query('count_over_time(up{job="upsfleet"}[1m])');
+        const up = await prom.query('up{job="upsfleet"}');
+        return up[0]?.value[1] === '1' && Number(r[0]?.value[1] ?? 0) >= 4 ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   after(async () => {
