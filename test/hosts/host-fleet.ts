@@ -117,6 +117,7 @@ export async function createHostFleet(specs: readonly HostSpec[]): Promise<HostF
     reaper.record({
       dir,
       bridge: bridgeMade ? bridge : null,
+      claim: claim.path,
       mounts: [...hosts.values()].map((h) => h.root),
       pids: [...hosts.values()].flatMap((h) => (h.pid === undefined ? [] : [h.pid])),
     });

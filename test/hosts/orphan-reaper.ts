@@ -2,7 +2,7 @@
  * Cleans up a host fleet whose test process died without its `after` hook (the runner's per-file timeout
  * kills the file with a signal): a detached watchdog outlives the test process, and once that is gone it
  * stops the nspawn processes the fleet recorded (by pid, checked to still be systemd-nspawn on this fleet's
- * directory), unmounts the fleet's overlays, deletes its bridge and removes its directory. Without it, each
+ * directory), unmounts the fleet's overlays, deletes its bridge, removes its directory and gives its subnet back. Without it, each
  * timed-out run left its containers booted and its bridge up for good. A normal destroy() stops the
  * watchdog first.
  */
@@ -24,12 +24,17 @@ done
 for p in $pids; do ours "$p" && kill -KILL "$p"; done
 sed -n 's/^mount //p' "$state" | while read -r m; do umount "$m" 2>/dev/null; done
 bridge=$(sed -n 's/^bridge //p' "$state"); [ -n "$bridge" ] && ip link del "$bridge" 2>/dev/null
+claim=$(sed -n 's/^claim //p' "$state")
+case "$claim" in /run/upsfleet-test-subnets/*) rm -rf "$claim" ;; esac
+# last: the state file lives in this directory
 case "$dir" in /var/tmp/upsfleet-hosts-*) rm -rf "$dir" ;; esac
 `;
 
 export interface FleetResources {
   dir: string;
   bridge: string | null;
+  /** The subnet claim's directory (test/support/subnet-claim.ts). */
+  claim: string;
   mounts: string[];
   pids: number[];
 }
@@ -54,6 +59,7 @@ export function startOrphanReaper(stateFile: string): OrphanReaper {
         [
           `dir ${r.dir}`,
           ...(r.bridge ? [`bridge ${r.bridge}`] : []),
+          `claim ${r.claim}`,
           ...r.mounts.map((m) => `mount ${m}`),
           ...r.pids.map((p) => `pid ${p}`),
           '',

@@ -8,11 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CLAIMS_DIR = '/run/upsfleet-test-subnets';
+export const CLAIMS_DIR = '/run/upsfleet-test-subnets';
 
 export interface SubnetClaim {
   /** The first three octets, e.g. `10.213.7`. */
   readonly net: string;
+  /** The claim's directory (an orphan reaper removes it when the claimer died without release()). */
+  readonly path: string;
   release(): void;
 }
 
@@ -69,7 +71,7 @@ export function claimSubnet(prefix: string, seed: number): SubnetClaim {
       rmSync(path, { recursive: true, force: true });
       continue;
     }
-    return { net, release: () => rmSync(path, { recursive: true, force: true }) };
+    return { net, path, release: () => rmSync(path, { recursive: true, force: true }) };
   }
   throw new Error(`no free ${prefix}.x.0/24 subnet for a test network (claims in ${CLAIMS_DIR})`);
 }
