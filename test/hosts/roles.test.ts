@@ -72,10 +72,13 @@ describe('ansible roles on real hosts', { skip: skip ? `host fleet unavailable: 
         .filter((h) => h.running)
         .map(async (h) => {
           const unit = h.name === MASTER ? 'upsfleet-master' : 'upsfleet-agent';
-          return `\n--- ${h.name}: journalctl -u ${unit}\n${(await h.ssh(`journalctl -u ${unit} --no-pager -n 40`)).out}`;
+          // ansible logs in as the deploy user: when it finds a host unreachable, this says whether we can
+          const asDeploy = await h.ssh('id -un', { user: DEPLOY_USER, timeoutMs: 20_000 });
+          return `\n--- ${h.name} (${h.address}): ssh as ${DEPLOY_USER}: exit ${asDeploy.code} ${asDeploy.out.trim().slice(-400)}\n--- ${h.name}: journalctl -u ${unit}\n${(await h.ssh(`journalctl -u ${unit} --no-pager -n 40`)).out}`;
         }),
     );
-    return parts.join('');
+    const routes = spawnSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' }).stdout;
+    return `${parts.join('')}\n--- this machine's IPv4 routes (bridge ${fleet.bridge})\n${routes}`;
   };
   const host = (name: string) => {
     const h = fleet.hosts.get(name);
