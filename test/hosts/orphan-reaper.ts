@@ -2,9 +2,9 @@
  * Cleans up a host fleet whose test process died without its `after` hook (the runner's per-file timeout
  * kills the file with a signal): a detached watchdog outlives the test process, and once that is gone it
  * stops the nspawn processes the fleet recorded (by pid, checked to still be systemd-nspawn on this fleet's
- * directory), unmounts the fleet's overlays, deletes its bridge, removes its directory and gives its subnet back. Without it, each
- * timed-out run left its containers booted and its bridge up for good. A normal destroy() stops the
- * watchdog first.
+ * directory), unmounts the fleet's overlays, deletes its bridge, gives its subnet claim back and removes its
+ * directory. Without it, each timed-out run left its containers booted and its bridge up for good. A normal
+ * destroy() stops the watchdog first.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
