@@ -30,6 +30,7 @@ import type { Clock, TimerHandle } from '../shared/clock.js';
 import { DEFAULT_PING_INTERVAL_MS } from '../shared/config/defaults.js';
 import { UpsfleetError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { AGENT_ALPN } from '../shared/protocol/agent-alpn.js';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import {
   DEFAULT_MAX_SILENCE_MS,
@@ -231,6 +232,8 @@ export class MasterConnection {
       createConnection: (options: ConnectionOptions & { path?: string; host?: string }) => {
         const o = { ...options, path: undefined } as ConnectionOptions;
         if (!o.servername && o.servername !== '') o.servername = isIP(options.host ?? '') ? '' : options.host;
+        // our name first, so a master with TLS workers terminates this connection there; http/1.1 is what is used
+        o.ALPNProtocols = [AGENT_ALPN, 'http/1.1'];
         const socket: TLSSocket = boundTcpConnect(tlsConnect(o), TCP_CONNECT_TIMEOUT_MS);
         if (pins.length === 0) return socket;
         socket.once('secureConnect', () => {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { TLS_WORKER_ARG } from '../master/servers/tls-worker/worker-protocol.js';
 /** The `upsfleet` executable. */
 import type { CommandIo } from './commands/command.js';
 import { ExitCodes } from './commands/command.js';
@@ -14,12 +15,16 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const io: CommandIo = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
-main(process.argv.slice(2), io).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`upsfleet: ${String(err)}\n`);
-    process.exitCode = ExitCodes.FAILURE;
-  },
-);
+// the one-file bundle forks itself as the master's TLS worker (master/servers/tls-worker/tls-worker-pool.ts)
+if (process.argv[2] === TLS_WORKER_ARG && process.send)
+  void import('../master/servers/tls-worker/tls-worker.js').then((w) => w.runTlsWorker());
+else
+  main(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`upsfleet: ${String(err)}\n`);
+      process.exitCode = ExitCodes.FAILURE;
+    },
+  );

@@ -311,6 +311,7 @@ export class Master {
       tls: this.tls,
       guard: this.guard,
       handshakeTimeoutMs: settings.limits.handshakeTimeoutMs,
+      tlsWorkers: settings.tlsWorkers,
       host: settings.listen.host,
       port: settings.listen.port,
       logger: logger.child({ module: 'http' }),
@@ -473,7 +474,9 @@ export class Master {
       lastDrill: this.ops.drills.last,
       limits: this.guard.stats(),
       // the main port: refusals by kind (out of file descriptors, per address, plain text on TLS, shed, stalled)
-      main: this.httpServer ? { refused: this.httpServer.refusalCounts() } : null,
+      main: this.httpServer
+        ? { refused: this.httpServer.refusalCounts(), tlsWorkers: this.httpServer.tlsWorkerViews() }
+        : null,
       // the NUT port: open connections and refusals by kind (per address, logins, passwords in clear)
       nut: this.nutServer
         ? { connections: this.nutServer.connectionCount, refused: this.nutServer.refusalCounts() }

@@ -42,6 +42,8 @@ export interface FleetSpec {
   agentDeadtime?: string;
   /** Extra master config, merged at the top level (YAML objects as JS). */
   masterExtra?: Record<string, unknown>;
+  /** Extra settings of the master's own `master:` section (e.g. tlsWorkers). */
+  masterSection?: Record<string, unknown>;
   /** Plain ws:// on loopback instead of the default TLS with the fingerprint pinned by every agent. */
   insecure?: boolean;
   logLevel?: string;
@@ -224,6 +226,7 @@ export async function launchFleet(spec: FleetSpec): Promise<RunningFleet> {
       pingInterval: '2s',
       mdns: false,
       ...(spec.insecure ? { tls: { insecure: true } } : {}),
+      ...(spec.masterSection ?? {}),
     },
     ups: {
       name: 'ups',

@@ -49,6 +49,7 @@ const CONFIG_PATH: Record<keyof MasterSettings, string | null> = {
   tokensFile: '/master/tokensFile',
   limits: '/master/limits',
   mdns: '/master/mdns',
+  tlsWorkers: '/master/tlsWorkers',
   ups: '/ups',
   policy: '/policy',
   earlyGroups: '/groups',

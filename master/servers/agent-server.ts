@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { verifyToken } from '../../shared/auth/token.js';
 import type { Clock, TimerHandle } from '../../shared/clock.js';
 import { macFromCapabilities } from '../../shared/net/mac.js';
@@ -45,11 +45,12 @@ import type { Credentials } from '../auth/token-store.js';
 import type { FleetRegistry, MemberChannel } from '../fleet/registry.js';
 import type { HubSnapshot } from '../state/state-hub.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { type AgentLink, type LinkEvents, WsLink } from './agent-link.js';
 import { lostMasterDelayMs } from './lost-master-delay.js';
 import { RejectionCounters } from './protocol-counters.js';
 import { reconnectWindowMs } from './reconnect-window.js';
 import { RefusalLog } from './refusal-log.js';
-import { SharedFrame, sendFrame } from './shared-frame.js';
+import { SharedFrame } from './shared-frame.js';
 import { StateStream } from './state-stream.js';
 
 /** What the server reports back to the sequencer. Each returns false when the message did not fit. */
@@ -96,7 +97,7 @@ export interface AgentServerOptions {
 }
 
 interface Session {
-  ws: WebSocket;
+  link: AgentLink;
   address: string;
   ip: string;
   replay: ReplayGuard;
@@ -168,6 +169,7 @@ export class AgentServer {
   private readonly rejectionLog: RefusalLog;
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
+  private workers: { flush(): void } | null = null;
   private readonly byAgent = new Map<string, Session>();
   /** The last measurements of each agent's link, kept after it disconnects. */
   private readonly links = new Map<string, AgentLinkView>();
@@ -186,18 +188,37 @@ export class AgentServer {
 
   constructor(private readonly opts: AgentServerOptions) {
     // ws cuts frames far over the limit itself (1009); ones moderately over reach our decoder and get 4001
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.maxBytes * 4, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.maxFramePayload,
+      clientTracking: false,
+    });
     this.agentsById = new Map(opts.agents.map((a) => [a.id, a]));
     this.rejectionLog = new RefusalLog(opts.logger, opts.clock);
   }
 
   /** Called by the HTTP server for an upgrade request on /ws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.acceptLink(new WsLink(ws), req.socket.remoteAddress, req.socket.remotePort),
+    );
+  }
+
+  /**
+   * Where links whose TLS runs in worker processes keep their broadcast copies until the loop over every
+   * agent is done: each worker then gets the broadcast in one message (tls-worker/tls-worker-pool.ts).
+   */
+  attachWorkers(workers: { flush(): void }): void {
+    this.workers = workers;
   }
 
   private get maxBytes(): number {
     return this.opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  }
+
+  /** The frame size ws cuts at (1009) by itself, here and in TLS workers: far over the limit our decoder answers (4001). */
+  get maxFramePayload(): number {
+    return this.maxBytes * 4;
   }
 
   private lookup(id: string): { id: string; group: string; tokenHash: string } | undefined {
@@ -271,7 +292,7 @@ export class AgentServer {
     let delta: SharedFrame | undefined;
     let sent = 0;
     for (const s of this.byAgent.values()) {
-      if (s.ws.readyState !== WebSocket.OPEN) continue;
+      if (!s.link.isOpen) continue;
       sent++;
       if (!s.stateDelta) {
         full ??= new SharedFrame(encode(this.stateMessage(picture, undefined, now)));
@@ -294,6 +315,7 @@ export class AgentServer {
       }
       s.stateRev = step.rev;
     }
+    this.workers?.flush();
     return sent;
   }
 
@@ -309,7 +331,7 @@ export class AgentServer {
   async stop(): Promise<void> {
     for (const s of this.sessions) {
       this.clearTimers(s);
-      s.ws.close(CloseCodes.MASTER_STOPPING, 'master stopping');
+      s.link.close(CloseCodes.MASTER_STOPPING, 'master stopping');
     }
     this.sessions.clear();
     this.byAgent.clear();
@@ -322,10 +344,11 @@ export class AgentServer {
       const frame = new SharedFrame(encode(msg));
       let sent = 0;
       for (const s of this.byAgent.values()) {
-        if (s.ws.readyState !== WebSocket.OPEN) continue;
+        if (!s.link.isOpen) continue;
         this.sendShared(s, frame);
         sent++;
       }
+      this.workers?.flush();
       return sent;
     });
   }
@@ -334,11 +357,10 @@ export class AgentServer {
   private sendShared(s: Session, frame: SharedFrame): void {
     const sid = s.sid;
     if (sid === null || s.lastSeq === null) {
-      sendFrame(s.ws, frame.plain(), () => frame.text());
+      s.link.sendShared(frame, null);
       return;
     }
-    const seq = ++s.lastSeq;
-    sendFrame(s.ws, frame.numbered(sid, seq), () => frame.text({ sid, seq }));
+    s.link.sendShared(frame, { sid, seq: ++s.lastSeq });
   }
 
   /** The state agents see: variables sorted by name, the order a delta-built picture has too. */
@@ -360,12 +382,13 @@ export class AgentServer {
     );
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
-    const address = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+  /** A new agent connection (upgraded here or in a TLS worker): it has the handshake timeout to say hello. */
+  acceptLink(link: AgentLink, remoteAddress: string | undefined, remotePort: number | undefined): void {
+    const address = `${remoteAddress ?? '?'}:${remotePort ?? 0}`;
     const session: Session = {
-      ws,
+      link,
       address,
-      ip: normalizeIp(req.socket.remoteAddress),
+      ip: normalizeIp(remoteAddress),
       replay: new ReplayGuard(),
       channelGroup: null,
       agentId: null,
@@ -388,32 +411,39 @@ export class AgentServer {
     session.handshakeTimer = this.opts.clock.setTimer(this.opts.handshakeTimeoutMs ?? 30_000, () => {
       this.reject(session, 'AUTH_TIMEOUT', CloseCodes.AUTH_TIMEOUT, 'no hello in time');
     });
-    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(session, data, isBinary));
-    ws.on('close', () => this.onClose(session));
-    ws.on('error', (err) => {
-      // ws raises an error for an over-long frame before closing with 1009: count it like our own limit
-      const code = (err as { code?: string }).code;
-      // rate-limited with counters like every per-connection refusal on this port: a peer can provoke these
-      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        this.rejections.add('PROTO_TOO_LARGE');
-        this.rejectionLog.note(
-          'PROTO_TOO_LARGE',
-          { address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' },
-          'agent message too large, closing',
-        );
-      } else {
-        this.rejectionLog.note(
-          `connection-error-${code ?? 'unknown'}`,
-          { address, agentId: session.agentId, err },
-          'agent connection error',
-        );
-      }
-    });
+    const events: LinkEvents = {
+      message: (raw, isBinary) => this.onMessage(session, raw, isBinary),
+      close: (lostBy) => {
+        if (lostBy !== undefined) session.closedByMaster ??= lostBy;
+        this.onClose(session);
+      },
+      error: (code, err) => this.onLinkError(session, code, err),
+    };
+    link.bind(events);
   }
 
-  private onMessage(session: Session, data: RawData, isBinary: boolean): void {
+  /** Rate-limited with counters like every per-connection refusal on this port: a peer can provoke these. */
+  private onLinkError(session: Session, code: string | undefined, err: Error): void {
+    const address = session.address;
+    // ws raises an error for an over-long frame before closing with 1009: count it like our own limit
+    if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.rejections.add('PROTO_TOO_LARGE');
+      this.rejectionLog.note(
+        'PROTO_TOO_LARGE',
+        { address, agentId: session.agentId, code: 'PROTO_TOO_LARGE' },
+        'agent message too large, closing',
+      );
+      return;
+    }
+    this.rejectionLog.note(
+      `connection-error-${code ?? 'unknown'}`,
+      { address, agentId: session.agentId, err },
+      'agent connection error',
+    );
+  }
+
+  private onMessage(session: Session, raw: Buffer, isBinary: boolean): void {
     if (session.rejected) return;
-    const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (isBinary) {
       this.reject(
         session,
@@ -547,7 +577,7 @@ export class AgentServer {
           closedByMaster: 'replaced by a newer connection',
         });
       previous.agentId = null;
-      previous.ws.close(CloseCodes.REPLACED, 'replaced by a newer connection');
+      previous.link.close(CloseCodes.REPLACED, 'replaced by a newer connection');
     }
     session.agentId = entry.id;
     this.byAgent.set(entry.id, session);
@@ -562,6 +592,7 @@ export class AgentServer {
       // from the welcome on, both sides number their messages; the agent's must carry this connection's sid
       sid = randomBytes(16).toString('hex');
       session.replay.bind(sid);
+      session.link.numbered(sid);
       session.sid = sid;
       session.lastSeq = 0;
     }
@@ -757,7 +788,7 @@ export class AgentServer {
           'agent silent for longer than its link allows (missed pings), terminating',
         );
         session.closedByMaster ??= 'missed pings';
-        session.ws.terminate();
+        session.link.terminate();
         return;
       }
       this.sendPing(session, now);
@@ -767,13 +798,13 @@ export class AgentServer {
   }
 
   private send(session: Session, msg: MasterMsg): void {
-    if (session.ws.readyState !== WebSocket.OPEN) return;
+    if (!session.link.isOpen) return;
     if (session.sid === null || session.lastSeq === null) {
-      session.ws.send(encode(msg));
+      session.link.send(encode(msg));
       return;
     }
     session.lastSeq++;
-    session.ws.send(encode({ ...msg, sid: session.sid, seq: session.lastSeq }));
+    session.link.send(encode({ ...msg, sid: session.sid, seq: session.lastSeq }));
   }
 
   private reject(
@@ -791,10 +822,10 @@ export class AgentServer {
     this.clearTimers(session);
     session.closedByMaster ??= `rejected: ${code}`;
     session.rejected = true;
-    session.ws.close(closeCode, reason.slice(0, 120));
+    session.link.close(closeCode, reason.slice(0, 120));
     // the close frame is on its way; a peer that ignores it (and keeps talking) would hold the socket for
     // ws's 30 s close timeout: the connection is over now
-    setImmediate(() => session.ws.terminate());
+    setImmediate(() => session.link.terminate());
   }
 
   private clearTimers(session: Session): void {

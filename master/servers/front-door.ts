@@ -24,7 +24,9 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock } from '../../shared/clock.js';
+import { AGENT_ALPN } from '../../shared/protocol/agent-alpn.js';
 import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { offeredAlpn } from './client-hello-alpn.js';
 import { FdGate, readFdLimit } from './fd-gate.js';
 import { RefusalLog } from './refusal-log.js';
 
@@ -66,6 +68,15 @@ export interface FrontDoorOptions {
   fdLimit?: number | null;
   /** Descriptors kept free for the master's own work (default fdReserve(limit)). */
   fdReserve?: number;
+  /**
+   * TLS worker processes (tls-worker/tls-worker-pool.ts): a connection whose ClientHello offers AGENT_ALPN
+   * goes to one of them when one is ready; everything else (browsers, the CLI), and every connection while
+   * no worker is ready, is served here.
+   */
+  workers?: {
+    take(socket: Socket, head: Buffer, hooks: { handshakeEnded(): void; gone(): void }): boolean;
+    available(): boolean;
+  };
 }
 
 interface Queued {
@@ -95,6 +106,9 @@ export class FrontDoor {
   private readonly queue: Queued[] = [];
   /** Sockets handed to TLS whose handshake has not ended, by remote address:port. */
   private readonly inHandshake = new Map<string, Socket>();
+  /** Each admitted connection's release of its per-address slot (run once, when the connection ends). */
+  private readonly releases = new WeakMap<Socket, () => void>();
+  private handedToWorkers = 0;
   /** When recent handshakes ended (for the rate). */
   private readonly finishedAt: number[] = [];
   private readonly stats_ = { done: 0, shed: 0, abandoned: 0 };
@@ -182,7 +196,14 @@ export class FrontDoor {
       socket.destroy();
       return;
     }
-    socket.once('close', () => guard.release(ip));
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      guard.release(ip);
+    };
+    this.releases.set(socket, release);
+    socket.once('close', release);
     if (!tls) {
       inner.emit('connection', socket);
       socket.resume();
@@ -252,15 +273,39 @@ export class FrontDoor {
     this.sweepTimer.unref?.();
   }
 
-  /** Gives the socket and the bytes read so far to the TLS server; the slot is held until its handshake ends. */
+  /**
+   * Gives the socket and the bytes read so far to the TLS server, or to a TLS worker when it is an agent's;
+   * the handshake slot is held until its handshake ends.
+   */
   private handOver(socket: Socket, chunks: Buffer[]): void {
     socket.pause();
+    const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    if (this.toWorker(socket, head)) return;
     const key = keyOf(socket);
     this.inHandshake.set(key, socket);
     socket.once('close', () => this.handshakeEnded(key, socket));
-    socket.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    socket.unshift(head);
     // the TLS socket reads the unshifted ClientHello from the buffer; resuming here would lose it
     this.opts.inner.emit('connection', socket);
+  }
+
+  /** An agent's connection to a ready worker; its slots are freed when the worker says so (or dies). */
+  private toWorker(socket: Socket, head: Buffer): boolean {
+    const workers = this.opts.workers;
+    if (!workers?.available() || !offeredAlpn(head)?.includes(AGENT_ALPN)) return false;
+    const release = this.releases.get(socket);
+    const key = `worker:${++this.handedToWorkers}`;
+    // this process's copy of the socket closes once it is sent: that close frees nothing (the worker's does)
+    if (release) socket.off('close', release);
+    this.inHandshake.set(key, socket);
+    const taken = workers.take(socket, head, {
+      handshakeEnded: () => this.handshakeEnded(key),
+      gone: () => release?.(),
+    });
+    if (taken) return true;
+    this.inHandshake.delete(key);
+    if (release) socket.once('close', release);
+    return false;
   }
 
   private handshakeEnded(key: string, socket?: Socket): void {

@@ -16,6 +16,7 @@ import { FrontDoor } from './front-door.js';
 import { isLoopbackHost } from './loopback.js';
 import { RefusalLog } from './refusal-log.js';
 import { guardStalls } from './stall-guard.js';
+import { TlsWorkerPool, type TlsWorkerView } from './tls-worker/tls-worker-pool.js';
 
 const MAX_BODY_BYTES = 16 * 1024;
 /** A request's headers (or a WebSocket upgrade's) must be complete this soon after the connection is ready or the previous response ended. */
@@ -58,6 +59,8 @@ export interface HttpServerOptions {
   clock?: Clock;
   /** The web dashboard at `/` and its live stream at `/live` (404 without). */
   dashboard?: DashboardOptions;
+  /** Agent connections' TLS terminated in this many worker processes (TLS only; default 0: all here). */
+  tlsWorkers?: number;
 }
 
 /** Who may watch: `open` anyone, `token` a viewer or admin token, `auto` open on loopback, a token from elsewhere. */
@@ -85,6 +88,7 @@ const DASHBOARD_HEADERS = {
 export class HttpServer {
   private server: Server | null = null;
   private front: FrontDoor | null = null;
+  private workers: TlsWorkerPool | null = null;
   private readonly refusals: RefusalLog;
   /** Connections that presented a wrong token: whatever else they send is not served. */
   private readonly failedAuth = new WeakSet<object>();
@@ -140,7 +144,15 @@ export class HttpServer {
         authFailures: 10,
         maxBackoffMs: 60_000,
       });
-    const front = new FrontDoor({ inner: server, tls: tls !== null, guard, logger, refusals: this.refusals });
+    const workers = tls ? await this.startWorkers(tls) : null;
+    const front = new FrontDoor({
+      inner: server,
+      tls: tls !== null,
+      guard,
+      logger,
+      refusals: this.refusals,
+      ...(workers ? { workers } : {}),
+    });
     // Node's own header/request checks never run on this server (it does not listen): these do
     guardStalls(server, {
       tls: tls !== null,
@@ -196,6 +208,40 @@ export class HttpServer {
     front?.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => (front ? front.server.close(() => resolve()) : resolve()));
+    await this.workers?.stop();
+    this.workers = null;
+  }
+
+  /** The TLS worker processes (`master.tlsWorkers`), empty without. */
+  tlsWorkerViews(): TlsWorkerView[] {
+    return this.workers?.view() ?? [];
+  }
+
+  private async startWorkers(tls: { keyPem: string; certPem: string }): Promise<TlsWorkerPool | null> {
+    const count = this.opts.tlsWorkers ?? 0;
+    if (count <= 0) return null;
+    const agents = this.opts.agentServer;
+    const pool = new TlsWorkerPool({
+      count,
+      init: {
+        keyPem: tls.keyPem,
+        certPem: tls.certPem,
+        handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? 10_000,
+        headersTimeoutMs: this.opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+        maxPayload: agents.maxFramePayload,
+      },
+      accept: (link, address, port) => agents.acceptLink(link, address, port),
+      logger: this.opts.logger.child({ module: 'tls-worker' }),
+      refusals: this.refusals,
+    });
+    await pool.start();
+    agents.attachWorkers(pool);
+    this.workers = pool;
+    this.opts.logger.info(
+      { tlsWorkers: count, ready: pool.view().filter((w) => w.ready).length },
+      'agent connections are terminated in TLS worker processes',
+    );
+    return pool;
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {

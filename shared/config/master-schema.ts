@@ -186,6 +186,12 @@ export const MasterConfigSchema = Type.Object(
         limits: Type.Optional(MasterLimits),
         /** Advertise `_upsfleet._tcp` (and `_nut._tcp` with the NUT server) over mDNS/DNS-SD; default true when TLS is on. */
         mdns: Type.Optional(Type.Boolean()),
+        /**
+         * Terminate agents' TLS connections in this many worker processes (default 0: in the master's own
+         * process). Worth it on a master with idle cores and a large fleet: each broadcast's per-agent
+         * encryption then runs beside the master's own work. TLS only.
+         */
+        tlsWorkers: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
       },
       { additionalProperties: false },
     ),

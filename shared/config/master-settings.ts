@@ -98,6 +98,8 @@ export interface MasterSettings {
   limits: LimitsSpec;
   /** undefined: advertise when TLS is on. */
   mdns: boolean | undefined;
+  /** Worker processes terminating agents' TLS (0: the master's own process). */
+  tlsWorkers: number;
 }
 
 export interface LimitsSpec {
@@ -306,6 +308,7 @@ export function resolveMasterSettings(c: MasterConfigFile, file: string): Master
     tokensFile: abs(c.master.tokensFile ?? `${stateDir}/tokens.json`),
     limits: resolveLimits(c.master.limits),
     mdns: c.master.mdns,
+    tlsWorkers: c.master.tlsWorkers ?? 0,
   };
 }
 

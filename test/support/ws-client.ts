@@ -13,9 +13,16 @@ export class TestClient {
   private waiters: Array<() => void> = [];
   private seq = 0;
 
-  /** `ca`: a wss:// master's certificate (PEM), trusted as its own CA. */
-  constructor(url: string, opts: { ca?: string } = {}) {
-    this.ws = new WebSocket(url, opts.ca ? { ca: opts.ca } : {});
+  /**
+   * `ca`: a wss:// master's certificate (PEM), trusted as its own CA; `anyCert`: no certificate check (a test
+   * master's self-signed one); `alpn`: the protocols the ClientHello offers (an agent offers AGENT_ALPN).
+   */
+  constructor(url: string, opts: { ca?: string; anyCert?: boolean; alpn?: string[] } = {}) {
+    this.ws = new WebSocket(url, {
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.anyCert ? { rejectUnauthorized: false } : {}),
+      ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}),
+    });
     this.ws.on('error', () => {}); // seen as the close
     this.ws.on('message', (data) => {
       this.texts.push(data.toString());
