@@ -194,12 +194,15 @@ class Swarm {
 
 export interface FanoutResult {
   agents: number;
+  /** The master's TLS worker processes (master.tlsWorkers); 0: TLS in the master's own process. */
+  tlsWorkers: number;
   rounds: number;
   capabilities: string[];
   /** From the change at the master (admin call sent) to each agent's arrival. */
   perAgentMs: { p50: number; p99: number; max: number };
   /** The same to the last agent of each round. */
   allReceivedMs: { p50: number; p99: number; max: number };
+  /** The master's processes together: the main one and its TLS workers. */
   masterRssMiB: { connected: number; afterRounds: number; peak: number };
   invalid: number;
   /** Bytes of a full state of this UPS (the one after the welcome), and what a one-variable change was on the wire. */
@@ -216,10 +219,12 @@ export async function fanout(
   n: number,
   rounds: number,
   capabilities: string[] = FANOUT_CAPABILITIES,
+  tlsWorkers = 0,
 ): Promise<FanoutResult> {
   const agents = Array.from({ length: n }, (_, i) => ({ id: `agent-${i}`, group: `g${i % 5}` }));
   // a UPS with the variables a real one has, so a full state weighs what it weighs in the field
   const m = await startMaster(agents, [{ groups: ['g0', 'g1', 'g2', 'g3', 'g4'] }], {
+    ...(tlsWorkers > 0 ? { master: { tlsWorkers } } : {}),
     sections: { ups: { source: { type: 'simulated', script: TYPICAL_UPS } } },
   });
   const setupFile = join(m.dir, 'swarm.json');
@@ -239,7 +244,16 @@ export async function fanout(
   try {
     const { stateBytes } = await swarm.next<{ ready: number; stateBytes: number }>();
     await sleep(500);
-    const rssConnected = rssMiB(m.process.pid!);
+    const main = (await masterStatus(m)).main as {
+      tlsWorkers?: Array<{ pid: number | null; links: number }>;
+    };
+    const workers = main.tlsWorkers ?? [];
+    const carried = workers.reduce((sum, w) => sum + w.links, 0);
+    if (carried !== (tlsWorkers > 0 ? n : 0))
+      throw new Error(`${carried} of ${n} agents in TLS workers, expected ${tlsWorkers > 0 ? n : 0}`);
+    const pids = [m.process.pid!, ...workers.flatMap((w) => (w.pid === null ? [] : [w.pid]))];
+    const masterRss = () => pids.reduce((sum, pid) => sum + rssMiB(pid), 0);
+    const rssConnected = masterRss();
     let peak = rssConnected;
     const latencies: number[] = [];
     const roundMax: number[] = [];
@@ -265,16 +279,17 @@ export async function fanout(
         worst = Math.max(worst, at - t0);
       }
       roundMax.push(worst);
-      peak = Math.max(peak, rssMiB(m.process.pid!));
+      peak = Math.max(peak, masterRss());
       await sleep(n >= 5000 ? 200 : 30);
     }
-    const rssAfter = rssMiB(m.process.pid!);
+    const rssAfter = masterRss();
     const fanoutView = (await masterStatus(m)).fanout as { recentMs?: number[] } | undefined;
     const writes = (fanoutView?.recentMs ?? []).slice(-rounds).sort((a, b) => a - b);
     latencies.sort((a, b) => a - b);
     roundMax.sort((a, b) => a - b);
     return {
       agents: n,
+      tlsWorkers,
       rounds,
       capabilities,
       perAgentMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1)! },

@@ -11,6 +11,7 @@
  * share one core, and validating them as they come would make the last agents wait for the first ones'.
  */
 import { WebSocket } from 'ws';
+import { AGENT_ALPN } from '../shared/protocol/agent-alpn.js';
 import { decodeMasterMessage, encode, envelop } from '../shared/protocol/codec.js';
 import type { AgentMsg, MasterMsg } from '../shared/protocol/messages.js';
 import { SEQ_CAPABILITY } from '../shared/protocol/replay-guard.js';
@@ -73,7 +74,10 @@ export class LightAgent {
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
       const ca = this.opts.ca;
-      const ws = new WebSocket(this.opts.url, ca ? { ca } : {});
+      // as a deployed agent: the agent protocol offered first (a master with TLS workers routes on it)
+      // (ws hands its options to tls.connect; its typings do not list ALPNProtocols)
+      const tls = { ...(ca ? { ca } : {}), ALPNProtocols: [AGENT_ALPN, 'http/1.1'] };
+      const ws = new WebSocket(this.opts.url, tls);
       this.ws = ws;
       ws.once('error', reject);
       ws.on('message', (data) => {

@@ -10,6 +10,8 @@
  *   --full-states            fan-out agents without the state-delta capability (every state in full, as
  *                            agents before it): the figures to compare deltas with
  *   --no-floors              skip the bare ws+TLS server beside each fan-out size (bench/floors.ts)
+ *   --tls-workers 0,1        the master's TLS worker counts to run each fan-out size with (default 0,1;
+ *                            0: TLS in the master's own process, as by default)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -40,6 +42,47 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
 
+/** The rows of one fan-out run; `r.tlsWorkers` > 0: the master terminated the agents' TLS in worker processes. */
+function fanoutRows(rows: Row[], r: FanoutResult): void {
+  const n = r.agents;
+  const how = r.tlsWorkers > 0 ? `, TLS in ${r.tlsWorkers} worker${r.tlsWorkers > 1 ? 's' : ''}` : '';
+  const target = n <= 1000 ? 20 : n <= 10_000 ? 200 : Number.NaN;
+  rows.push({
+    measure: `fan-out ${f0(n)} agents${how}: p99 per agent / last agent ms`,
+    nut: '',
+    upsfleet: `${f1(r.perAgentMs.p99)} / ${f1(r.allReceivedMs.p99)}`,
+    ratio: '',
+    target: Number.isFinite(target) ? `p99 <= ${target} ms` : '',
+    met: Number.isFinite(target) ? yes(r.perAgentMs.p99 <= target) : '',
+  });
+  rows.push({
+    measure: `  master RSS MiB with ${f0(n)} agents${r.tlsWorkers > 0 ? ' (main + workers)' : ''} (peak)`,
+    nut: '',
+    upsfleet: f1(r.masterRssMiB.peak),
+    ratio: '',
+    target: n >= 10_000 ? '<= 300 MiB' : '',
+    met: n >= 10_000 ? yes(r.masterRssMiB.peak <= 300) : '',
+  });
+  if (r.tlsWorkers === 0)
+    rows.push({
+      measure: `  bytes per agent for a one-variable change (${r.change.type}; full state ${f0(r.stateBytes)})`,
+      nut: '',
+      upsfleet: f0(r.change.bytes),
+      ratio: r.change.bytes > 0 ? `${(r.stateBytes / r.change.bytes).toFixed(1)}x smaller` : '',
+      target: '',
+      met: '',
+    });
+  if (r.masterWriteMs)
+    rows.push({
+      measure: `  of which the master's ${r.tlsWorkers > 0 ? 'hand-off to its workers' : 'writes to every socket'}, p50 / max ms`,
+      nut: '',
+      upsfleet: `${f1(r.masterWriteMs.p50)} / ${f1(r.masterWriteMs.max)}`,
+      ratio: '',
+      target: '',
+      met: '',
+    });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -51,10 +94,12 @@ async function main(): Promise<void> {
       quick: { type: 'boolean' },
       'full-states': { type: 'boolean' },
       'no-floors': { type: 'boolean' },
+      'tls-workers': { type: 'string' },
     },
   });
   const quick = values.quick === true;
   const sizes = (values.sizes ?? (quick ? '100' : '100,1000,10000')).split(',').map(Number);
+  const workerCounts = (values['tls-workers'] ?? '0,1').split(',').map(Number);
   const sections = new Set(values.sections ? values.sections.split(',') : SECTIONS);
   const nutRounds = Number(values['nut-rounds'] ?? (quick ? 2 : 5));
   const seconds = Number(values.seconds ?? (quick ? 2 : 5));
@@ -171,43 +216,17 @@ async function main(): Promise<void> {
       const capabilities = values['full-states']
         ? FANOUT_CAPABILITIES.filter((c) => c !== 'state-delta')
         : FANOUT_CAPABILITIES;
-      const r = await fanout(n, roundsFor(n), capabilities);
-      results.push(r);
-      const target = n <= 1000 ? 20 : n <= 10_000 ? 200 : Number.NaN;
-      rows.push({
-        measure: `fan-out ${f0(n)} agents: p99 per agent / last agent ms`,
-        nut: '',
-        upsfleet: `${f1(r.perAgentMs.p99)} / ${f1(r.allReceivedMs.p99)}`,
-        ratio: '',
-        target: Number.isFinite(target) ? `p99 <= ${target} ms` : '',
-        met: Number.isFinite(target) ? yes(r.perAgentMs.p99 <= target) : '',
-      });
-      rows.push({
-        measure: `  master RSS MiB with ${f0(n)} agents (peak)`,
-        nut: '',
-        upsfleet: f1(r.masterRssMiB.peak),
-        ratio: '',
-        target: n >= 10_000 ? '<= 300 MiB' : '',
-        met: n >= 10_000 ? yes(r.masterRssMiB.peak <= 300) : '',
-      });
-      rows.push({
-        measure: `  bytes per agent for a one-variable change (${r.change.type}; full state ${f0(r.stateBytes)})`,
-        nut: '',
-        upsfleet: f0(r.change.bytes),
-        ratio: r.change.bytes > 0 ? `${(r.stateBytes / r.change.bytes).toFixed(1)}x smaller` : '',
-        target: '',
-        met: '',
-      });
-      if (r.masterWriteMs)
-        rows.push({
-          measure: "  of which the master's writes to every socket, p50 / max ms",
-          nut: '',
-          upsfleet: `${f1(r.masterWriteMs.p50)} / ${f1(r.masterWriteMs.max)}`,
-          ratio: '',
-          target: '',
-          met: '',
-        });
-      if (r.invalid > 0) notes.push(`fan-out ${n}: ${r.invalid} messages failed the agents' checks`);
+      for (const workers of workerCounts) {
+        if (workers > 0)
+          process.stderr.write(`fan-out to ${n} agents, TLS in ${workers} worker process(es) ...\n`);
+        const r = await fanout(n, roundsFor(n), capabilities, workers);
+        results.push(r);
+        fanoutRows(rows, r);
+        if (r.invalid > 0)
+          notes.push(
+            `fan-out ${n} (${workers} TLS workers): ${r.invalid} messages failed the agents' checks`,
+          );
+      }
       if (values['no-floors']) continue;
       process.stderr.write(`bare ws server to ${n} connections, 1 and 2 processes ...\n`);
       const one = await bareFanout(n, 1);

@@ -148,8 +148,18 @@ describe('a TLS worker killed while agents are going down', () => {
     });
   });
 
+  /** A worker this test stopped (SIGSTOP): killed here if the master did not, so nothing is left behind. */
+  let frozenPid: number | null = null;
+
   after(async () => {
     for (const c of clients) c.ws.terminate();
+    if (frozenPid !== null) {
+      try {
+        process.kill(frozenPid, 'SIGKILL');
+      } catch {
+        // gone already: the master killed it
+      }
+    }
     await fleet?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -203,6 +213,35 @@ describe('a TLS worker killed while agents are going down', () => {
       10_000,
     );
     assert.ok(!sequenceOf('x2').some((e) => e.event === 'down'), 'x2 never closed: not down');
+  });
+
+  it('kills a worker that stops answering (SIGSTOP); its agents come back, nobody confirmed down', async () => {
+    const x2 = await agent('x2');
+    const [w] = await workers();
+    assert.equal(w!.links, 1);
+    frozenPid = w!.pid;
+    process.kill(w!.pid!, 'SIGSTOP');
+    // the master stops routing to it within seconds and kills it after 10 s of silence
+    const restarted = await pollFor(
+      'the frozen worker replaced',
+      async () => {
+        const [now] = await workers();
+        return now!.ready && now!.restarts === 2 && now!.pid !== w!.pid ? now : undefined;
+      },
+      30_000,
+    );
+    assert.notEqual(restarted.pid, frozenPid);
+    await x2.closed;
+    assert.throws(() => process.kill(frozenPid!, 0), 'the frozen worker is still there');
+    frozenPid = null;
+    await agent('x2');
+    assert.equal((await workers())[0]!.links, 1, 'x2 came back through the new worker');
+    // its link ended as the master's doing: its missed pings (the frozen worker passed none) or the worker's end
+    const events = sequenceOf('x2');
+    assert.ok(!events.some((e) => e.event === 'down'), JSON.stringify(events));
+    const lost = events.filter((e) => e.event === 'disconnected');
+    assert.ok(lost.length >= 2, JSON.stringify(events));
+    assert.match(lost.at(-1)!.detail ?? '', /closed by the master: (missed pings|TLS worker \d+ exited)/);
   });
 });
 

@@ -26,6 +26,14 @@ import { type MainToWorker, TLS_WORKER_ARG, type WorkerInit, type WorkerToMain }
 const READY_TIMEOUT_MS = 15_000;
 /** After a worker's exit, how long its channel may take to deliver what it still carries. */
 const DRAIN_TIMEOUT_MS = 2_000;
+/**
+ * A worker answers a ping every HEARTBEAT_MS. One silent for UNRESPONSIVE_MS takes no new connection; one
+ * silent for FROZEN_MS (stopped, spinning, starved) is killed: its agents would otherwise stay connected to
+ * nothing, their orders never delivered, and come back to it when they reconnect.
+ */
+const HEARTBEAT_MS = 1_000;
+const UNRESPONSIVE_MS = 3_000;
+const FROZEN_MS = 10_000;
 const RESPAWN_MIN_MS = 500;
 const RESPAWN_MAX_MS = 30_000;
 
@@ -78,6 +86,15 @@ class WorkerSlot {
   readonly links = new Map<number, LinkEntry>();
   batch: Batch | null = null;
   respawnTimer: NodeJS.Timeout | null = null;
+  heartbeat: NodeJS.Timeout | null = null;
+  /** When the worker last answered a ping (or became ready). */
+  lastPong = 0;
+  pings = 0;
+
+  /** Ready and answering: may take a connection. */
+  takes(now: number): boolean {
+    return this.ready && now - this.lastPong < UNRESPONSIVE_MS;
+  }
 }
 
 /** An agent link whose TLS and WebSocket run in a worker. */
@@ -147,7 +164,8 @@ export class TlsWorkerPool {
 
   /** Whether a worker can take a connection now. */
   available(): boolean {
-    return this.slots.some((s) => s.ready);
+    const now = performance.now();
+    return this.slots.some((s) => s.takes(now));
   }
 
   view(): TlsWorkerView[] {
@@ -166,7 +184,8 @@ export class TlsWorkerPool {
    */
   take(socket: Socket, head: Buffer, hooks: HandoverHooks): boolean {
     let slot: WorkerSlot | null = null;
-    for (const s of this.slots) if (s.ready && (!slot || s.conns.size < slot.conns.size)) slot = s;
+    const now = performance.now();
+    for (const s of this.slots) if (s.takes(now) && (!slot || s.conns.size < slot.conns.size)) slot = s;
     const child = slot?.child;
     if (!slot || !child) return false;
     const id = ++this.nextId;
@@ -194,6 +213,7 @@ export class TlsWorkerPool {
     await Promise.all(
       this.slots.map(async (slot) => {
         if (slot.respawnTimer) clearTimeout(slot.respawnTimer);
+        if (slot.heartbeat) clearInterval(slot.heartbeat);
         const child = slot.child;
         if (!child || child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -272,6 +292,9 @@ export class TlsWorkerPool {
         if (m.type !== 'ready') return;
         clearTimeout(readyTimer);
         slot.ready = true;
+        slot.lastPong = performance.now();
+        slot.heartbeat = setInterval(() => this.beat(slot, child), HEARTBEAT_MS);
+        slot.heartbeat.unref?.();
         logger.info({ pid: child.pid }, 'TLS worker ready');
         resolve();
       });
@@ -297,8 +320,28 @@ export class TlsWorkerPool {
     });
   }
 
+  /** Pings the worker; kills it when it has not answered for FROZEN_MS (then it is lost as if it had died). */
+  private beat(slot: WorkerSlot, child: ChildProcess): void {
+    if (slot.child !== child) return;
+    const silentMs = performance.now() - slot.lastPong;
+    if (silentMs >= FROZEN_MS) {
+      this.opts.logger.error(
+        { pid: child.pid, silentMs, links: slot.links.size },
+        'TLS worker stopped answering: killing it (its agents reconnect)',
+      );
+      if (slot.heartbeat) clearInterval(slot.heartbeat);
+      slot.heartbeat = null;
+      slot.ready = false;
+      child.kill('SIGKILL');
+      return;
+    }
+    if (child.connected) child.send({ type: 'ping', n: ++slot.pings });
+  }
+
   /** A worker is gone: its links close as lost by the master, its connections free their slots, it restarts. */
   private lost(slot: WorkerSlot, child: ChildProcess): void {
+    if (slot.heartbeat) clearInterval(slot.heartbeat);
+    slot.heartbeat = null;
     slot.ready = false;
     slot.batch = null;
     slot.child = null;
@@ -330,6 +373,9 @@ export class TlsWorkerPool {
   private onMessage(slot: WorkerSlot, m: WorkerToMain): void {
     switch (m.type) {
       case 'ready':
+        return;
+      case 'pong':
+        slot.lastPong = performance.now();
         return;
       case 'handshake-ended':
         slot.conns.get(m.id)?.handshakeEnded();

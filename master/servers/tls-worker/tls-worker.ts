@@ -40,6 +40,8 @@ export function runTlsWorker(): void {
   const idByKey = new Map<string, number>();
   const inHandshake = new Set<number>();
   const links = new Map<number, Link>();
+  /** The main process is gone: exit once the last connection has closed. */
+  let stopping = false;
 
   const handshakeEnded = (id: number | undefined) => {
     if (id === undefined || !inHandshake.delete(id)) return;
@@ -119,6 +121,7 @@ export function runTlsWorker(): void {
       if (idByKey.get(key) === m.id) idByKey.delete(key);
       handshakeEnded(m.id);
       tell({ type: 'gone', id: m.id });
+      if (stopping && conns.size === 0) process.exit(0);
     });
     socket.unshift(Buffer.from(m.head, 'base64'));
     server.emit('connection', socket);
@@ -162,6 +165,9 @@ export function runTlsWorker(): void {
       case 'broadcast':
         broadcast(m);
         return;
+      case 'ping':
+        tell({ type: 'pong', n: m.n });
+        return;
       case 'close': {
         const link = links.get(m.id);
         if (!link) {
@@ -175,6 +181,13 @@ export function runTlsWorker(): void {
       }
     }
   });
-  // the main process is gone (crashed, killed, stopped): so is every link it owned
-  process.on('disconnect', () => process.exit(0));
+  // the main process is gone (crashed, killed, stopped): so is every link it owned. The close frames it
+  // asked for last (a stopping master closes every agent) are given a moment to leave; the rest are ended
+  process.on('disconnect', () => {
+    for (const link of links.values())
+      if (link.ws.readyState === WebSocket.OPEN) link.ws.close(1001, 'master gone');
+    if (conns.size === 0) process.exit(0);
+    setTimeout(() => process.exit(0), 1_000);
+    stopping = true;
+  });
 }

@@ -57,12 +57,27 @@ export interface WorkerClose {
   reason: string;
 }
 
-export type MainToWorker = WorkerInit | WorkerConn | WorkerSend | WorkerBroadcast | WorkerSid | WorkerClose;
+/** Main → worker: are you alive? (answered with `pong`; a worker that stops answering is killed). */
+export interface WorkerPing {
+  type: 'ping';
+  n: number;
+}
+
+export type MainToWorker =
+  | WorkerInit
+  | WorkerConn
+  | WorkerSend
+  | WorkerBroadcast
+  | WorkerSid
+  | WorkerClose
+  | WorkerPing;
 
 /** Worker → main. */
 export type WorkerToMain =
   /** The worker has its TLS material and takes connections. */
   | { type: 'ready' }
+  /** The answer to `ping` n. */
+  | { type: 'pong'; n: number }
   /** The TLS handshake of a connection ended, either way (its handshake slot is free). */
   | { type: 'handshake-ended'; id: number }
   /** A connection's TCP socket closed (its per-address slot is free). */
