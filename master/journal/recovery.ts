@@ -168,7 +168,8 @@ function applyMemberEntry(stage: RecoveredStage, event: string, r: StoredRecord)
       return;
     case 'down':
       m.state = 'down';
-      m.downAt = ts;
+      // the instant it went down when the record was written later (early group, NUT client after FSD)
+      m.downAt = num(r.downAt) ?? ts;
       m.disconnectedAt = null;
       if (r.downEarly === true) m.downEarly = true;
       return;

@@ -174,6 +174,12 @@ export interface TimelineEntry {
   group?: string;
   /** down: confirmed by its early group earlier, not ordered again. */
   downEarly?: boolean;
+  /**
+   * down: when the member went down, when that was before this record (down with its early group, a NUT
+   * client that left after seeing FSD). The record's own ts stays when it was written: records keep their
+   * order in time; a restarted master shows this instant, as the live one did.
+   */
+  downAt?: number;
   /** sequence-start: every step as planned (a config edited mid-outage does not change a run under way); early-start: the stage. */
   plan?: PlannedStage[] | PlannedStage;
 }

@@ -370,6 +370,7 @@ export class Stage {
         ...memberRef(m),
         downEarly: true,
         detail: 'down with its early group',
+        ...(downAt === null ? {} : { downAt }),
       });
     } else if (info.kind === 'agent' && redundantlyFed(info.supplies)) {
       // its other UPSes keep it up: this master's outage does not take it down (NUT's MINSUPPLIES)
@@ -404,6 +405,7 @@ export class Stage {
         kind: 'down',
         ...memberRef(m),
         detail: 'left after seeing FSD',
+        downAt: info.leftAfterFsdAt,
       });
     }
     return m;

@@ -217,7 +217,9 @@ export class TlsWorkerPool {
         const child = slot.child;
         if (!child || child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.disconnect();
+        // its channel closing is what ends a worker (it lets its last close frames leave first)
+        if (child.connected) child.disconnect();
+        else child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;
         clearTimeout(timer);
