@@ -30,6 +30,7 @@ import { Sequencer } from './sequencer/sequencer.js';
 import { AddressGuard } from './servers/address-guard.js';
 import { AgentServer } from './servers/agent-server.js';
 import { HttpServer } from './servers/http-server.js';
+import { registerTlsWorkerMetrics } from './servers/tls-worker/tls-worker-metrics.js';
 import { runFinalStep } from './shutdown/final-step.js';
 import { createSource } from './sources/create-source.js';
 import type { Source } from './sources/source.js';
@@ -340,6 +341,8 @@ export class Master {
     });
     this.address = await http.start();
     this.httpServer = http;
+    if (settings.tlsWorkers > 0 && this.tls)
+      registerTlsWorkerMetrics(this.ops.metrics.registry, () => http.tlsWorkerViews());
     this.stack.push(http, this.agentServer);
 
     this.source = this.deps.source ?? (await createSource(settings, clock, logger));
