@@ -3,13 +3,14 @@
  * dry-run. An outage is played from a timeline; the agents' own markers must prove the order.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { demoFleet } from '../../cli/demo/demo-fleet.js';
 import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
 import type { PowerOffMarker } from '../../shared/exec/power-off.js';
+import { assertStepsInOrder, DEMO_STEPS, demoMarker } from '../support/demo-order.js';
 
 describe('fleet shutdown with real master and agent processes', () => {
   let fleet: RunningFleet;
@@ -28,27 +29,11 @@ describe('fleet shutdown with real master and agent processes', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const markerOf = (id: string): PowerOffMarker => {
-    const a = fleet.agents.find((x) => x.id === id)!;
-    assert.ok(existsSync(a.marker), `${id} wrote no dry-run marker`);
-    return JSON.parse(readFileSync(a.marker, 'utf8')) as PowerOffMarker;
-  };
+  const markerOf = (id: string): PowerOffMarker => demoMarker(fleet, id);
 
   it('confirms every agent of step n before any agent of step n+1 gets its order', () => {
-    const steps = [
-      ['vm-lab1', 'vm-lab2'],
-      ['app1', 'app2'],
-      ['db1', 'db2'],
-    ];
-    for (let n = 0; n + 1 < steps.length; n++) {
-      const lastDown = Math.max(...steps[n]!.map((id) => markerOf(id).ts));
-      const firstOrder = Math.min(...steps[n + 1]!.map((id) => markerOf(id).orderReceivedAt!));
-      assert.ok(
-        lastDown < firstOrder,
-        `step ${n + 2} ordered at ${firstOrder} before step ${n + 1} was down at ${lastDown}`,
-      );
-    }
-    for (const id of steps.flat()) {
+    assertStepsInOrder(fleet);
+    for (const id of DEMO_STEPS.flat()) {
       const m = markerOf(id);
       assert.equal(m.dryRun, true);
       assert.ok(m.orderReceivedAt! <= m.ts);

@@ -116,16 +116,7 @@ describe('state deltas between real processes', () => {
     const c = new TestClient(fleet.wsUrl);
     clients.push(c);
     await c.opened();
-    c.send({
-      type: 'hello',
-      agentId: id,
-      group: 'raw',
-      version: 'test',
-      capabilities,
-      token: fleet.agentToken(id),
-      dryRun: true,
-    });
-    await c.waitFor('welcome');
+    await c.hello({ agentId: id, token: fleet.agentToken(id), capabilities });
     return c;
   }
 

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +17,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { demoFleet } from '../../cli/demo/demo-fleet.js';
 import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
-import type { PowerOffMarker } from '../../shared/exec/power-off.js';
 import { AGENT_ALPN } from '../../shared/protocol/agent-alpn.js';
 import { CloseCodes } from '../../shared/protocol/messages.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
+import { assertStepsInOrder, demoMarker } from '../support/demo-order.js';
 import { pollFor } from '../support/poll.js';
 import { TestClient } from '../support/ws-client.js';
 
@@ -76,27 +76,10 @@ describe('a whole outage through a TLS worker process', () => {
   });
 
   it('confirms every agent of step n before any agent of step n+1 gets its order, killpower last', () => {
-    const marker = (id: string): PowerOffMarker => {
-      const a = fleet.agents.find((x) => x.id === id)!;
-      assert.ok(existsSync(a.marker), `${id} wrote no dry-run marker`);
-      return JSON.parse(readFileSync(a.marker, 'utf8')) as PowerOffMarker;
-    };
-    const steps = [
-      ['vm-lab1', 'vm-lab2'],
-      ['app1', 'app2'],
-      ['db1', 'db2'],
-    ];
-    for (let n = 0; n + 1 < steps.length; n++) {
-      const lastDown = Math.max(...steps[n]!.map((id) => marker(id).ts));
-      const firstOrder = Math.min(...steps[n + 1]!.map((id) => marker(id).orderReceivedAt!));
-      assert.ok(
-        lastDown < firstOrder,
-        `step ${n + 2} ordered at ${firstOrder} before step ${n + 1} was down`,
-      );
-    }
+    assertStepsInOrder(fleet);
     const killpower = fleet.journal().find((e) => e.kind === 'killpower');
     assert.ok(killpower, 'no killpower');
-    const lastDown = Math.max(...fleet.agents.map((a) => marker(a.id).ts));
+    const lastDown = Math.max(...fleet.agents.map((a) => demoMarker(fleet, a.id).ts));
     assert.ok((killpower.ts as number) > lastDown, 'killpower before an agent was down');
   });
 
@@ -152,16 +135,7 @@ describe('a TLS worker killed while agents are going down', () => {
     const c = new TestClient(fleet.wsUrl, { anyCert: true, alpn: AGENT_TLS });
     clients.push(c);
     await c.opened();
-    c.send({
-      type: 'hello',
-      agentId: id,
-      group: 'raw',
-      version: 'test',
-      capabilities: [],
-      token: fleet.agentToken(id),
-      dryRun: false,
-    });
-    await c.waitFor('welcome');
+    await c.hello({ agentId: id, token: fleet.agentToken(id), dryRun: false });
     return c;
   }
 

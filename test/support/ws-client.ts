@@ -53,6 +53,26 @@ export class TestClient {
     this.ws.send(encode(sid === undefined ? msg : { ...msg, sid, seq: ++this.seq }));
   }
 
+  /** Says hello as agent `agentId` (group `raw` unless told) and waits for the welcome. */
+  async hello(h: {
+    agentId: string;
+    token: string;
+    group?: string;
+    capabilities?: string[];
+    dryRun?: boolean;
+  }): Promise<void> {
+    this.send({
+      type: 'hello',
+      agentId: h.agentId,
+      group: h.group ?? 'raw',
+      version: 'test',
+      capabilities: h.capabilities ?? [],
+      token: h.token,
+      dryRun: h.dryRun ?? true,
+    });
+    await this.waitFor('welcome');
+  }
+
   sendRaw(data: string | Buffer): void {
     this.ws.send(data);
   }
