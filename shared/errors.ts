@@ -39,6 +39,12 @@ export const ErrorCodes = {
   LISTEN_FAILED: 'a listener could not bind its address',
   CONNECTION_STALLED:
     'a connection was closed because its request headers or body did not arrive in time (idle, partial or trickled)',
+  TLS_WORKER_REFUSED:
+    'a TLS worker process refused or closed an agent connection by its own limits: a failed or stalled TLS handshake, upgrade headers not in time, a request other than /ws',
+  TLS_WORKER_EXITED:
+    "a TLS worker process died or was killed for not answering: its agents' links were closed as the master's doing (never a confirmation); they reconnect, and the worker is started again",
+  TLS_WORKERS_IGNORED:
+    'master.tlsWorkers is set on a master without TLS: there is nothing to terminate; ignored',
   FD_EXHAUSTED:
     'the master ran out of file descriptors (ulimit -n / LimitNOFILE): new connections are refused until some close; connected agents are served as before',
   MASTER_UNREACHABLE: 'no configured master answered',

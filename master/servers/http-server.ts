@@ -144,6 +144,11 @@ export class HttpServer {
         authFailures: 10,
         maxBackoffMs: 60_000,
       });
+    if (!tls && (this.opts.tlsWorkers ?? 0) > 0)
+      logger.warn(
+        { tlsWorkers: this.opts.tlsWorkers, code: 'TLS_WORKERS_IGNORED' },
+        'master.tlsWorkers is ignored: this master serves plain HTTP (no TLS to terminate)',
+      );
     const workers = tls ? await this.startWorkers(tls) : null;
     const front = new FrontDoor({
       inner: server,

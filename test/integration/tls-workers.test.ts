@@ -17,6 +17,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { demoFleet } from '../../cli/demo/demo-fleet.js';
 import { launchFleet, type RunningFleet, waitForAgents } from '../../cli/demo/fleet-launcher.js';
+import { addToken, revokeToken } from '../../master/auth/token-store.js';
 import { AGENT_ALPN } from '../../shared/protocol/agent-alpn.js';
 import { CloseCodes } from '../../shared/protocol/messages.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
@@ -39,6 +40,11 @@ interface Status {
 }
 
 const AGENT_TLS = [AGENT_ALPN, 'http/1.1'];
+
+/** How a client's connection closed, or null when it was still open after `ms` (a test must not hang on it). */
+function closedWithin(c: TestClient, ms: number): Promise<{ code: number; reason: string } | null> {
+  return Promise.race([c.closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
+}
 
 /** Whether a process still runs: a zombie (exited, its orphan not reaped yet by init) does not. */
 function alive(pid: number): boolean {
@@ -186,7 +192,7 @@ describe('a TLS worker killed while agents are going down', () => {
     );
 
     process.kill(w!.pid!, 'SIGKILL');
-    await Promise.all([x1.closed, x2.closed]);
+    for (const c of [x1, x2]) assert.ok(await closedWithin(c, 10_000), 'a link outlived its worker');
     await fleet.waitForJournal(
       (j) => j.filter((e) => e.kind === 'sequence' && e.event === 'disconnected').length === 2,
       10_000,
@@ -236,7 +242,7 @@ describe('a TLS worker killed while agents are going down', () => {
       30_000,
     );
     assert.notEqual(restarted.pid, frozenPid);
-    await x2.closed;
+    assert.ok(await closedWithin(x2, 10_000), "x2's link outlived its frozen worker");
     assert.ok(!alive(frozenPid!), 'the frozen worker is still there');
     frozenPid = null;
     await agent('x2');
@@ -295,16 +301,54 @@ describe('limits on the connections a TLS worker takes', () => {
       token: 'not-the-token',
       dryRun: true,
     });
-    assert.equal((await bad.closed).code, CloseCodes.AUTH_FAILED);
+    assert.equal((await closedWithin(bad, 10_000))?.code, CloseCodes.AUTH_FAILED);
 
     const big = new TestClient(fleet.wsUrl, { anyCert: true, alpn: AGENT_TLS });
     await big.opened();
     big.sendRaw('x'.repeat(64 * 1024));
-    const closed = await big.closed;
-    assert.equal(closed.code, 1009, 'ws cut the frame over its limit');
+    const closed = await closedWithin(big, 10_000);
+    assert.equal(closed?.code, 1009, 'ws cut the frame over its limit');
     const s = await status();
     assert.ok((s.rejectedMessages.PROTO_TOO_LARGE ?? 0) >= 1, JSON.stringify(s.rejectedMessages));
     assert.ok((s.rejectedMessages.AUTH_FAILED ?? 0) >= 1, JSON.stringify(s.rejectedMessages));
+  });
+
+  it('closes a link through the worker as soon as its token is revoked', async () => {
+    const tokensFile = join(dir, 'master', 'state', 'tokens.json');
+    const token = addToken(tokensFile, 'y2', 'agent', 'raw');
+    // the master re-reads the tokens file every 2 s: say hello once it knows y2 (each miss is one failed try)
+    const c = await pollFor(
+      'y2 welcomed',
+      async () => {
+        const attempt = new TestClient(fleet.wsUrl, { anyCert: true, alpn: AGENT_TLS });
+        await attempt.opened();
+        // refused (closed) or not answered in 3 s: not yet; a miss is closed here either way
+        const welcomed = await Promise.race([
+          attempt.hello({ agentId: 'y2', token }).then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 3_000)),
+        ]);
+        if (welcomed) return attempt;
+        attempt.ws.terminate();
+        return undefined;
+      },
+      10_000,
+      { intervalMs: 2_500 },
+    );
+    assert.equal((await status()).main.tlsWorkers[0]!.links, 1);
+    revokeToken(tokensFile, 'y2');
+    const closed = await closedWithin(c, 10_000);
+    assert.equal(closed?.code, CloseCodes.AUTH_FAILED, 'not closed within 10 s of the revocation');
+    await pollFor(
+      'the link and its connection gone from the worker',
+      async () => {
+        const [w] = (await status()).main.tlsWorkers;
+        return w!.links === 0 && w!.connections === 0 ? true : undefined;
+      },
+      5_000,
+    );
   });
 
   it('ends handshakes that stall after the ClientHello and gives their address slots back', async () => {
@@ -354,12 +398,12 @@ describe('limits on the connections a TLS worker takes', () => {
     );
     const t0 = Date.now();
     master.kill('SIGTERM');
-    const how = await exited;
-    assert.deepEqual(how, { code: 0, signal: null });
+    const how = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+    assert.deepEqual(how, { code: 0, signal: null }, 'the master did not exit by itself');
     assert.ok(Date.now() - t0 < 5_000, `the master took ${Date.now() - t0} ms to stop`);
-    await agent.closed;
-    await idleClosed;
     await pollFor('the worker gone with its master', () => (alive(w!.pid!) ? undefined : true), 5_000);
+    assert.ok(await closedWithin(agent, 10_000), 'a link outlived its master');
+    await idleClosed;
   });
 
   /** A real ClientHello offering the agent protocol, as Node's TLS client writes it. */

@@ -27,13 +27,15 @@ const READY_TIMEOUT_MS = 15_000;
 /** After a worker's exit, how long its channel may take to deliver what it still carries. */
 const DRAIN_TIMEOUT_MS = 2_000;
 /**
- * A worker answers a ping every HEARTBEAT_MS. One silent for UNRESPONSIVE_MS takes no new connection; one
- * silent for FROZEN_MS (stopped, spinning, starved) is killed: its agents would otherwise stay connected to
- * nothing, their orders never delivered, and come back to it when they reconnect.
+ * The master pings each worker every HEARTBEAT_MS. With UNANSWERED_TO_AVOID pings unanswered a worker takes
+ * no new connection; with UNANSWERED_TO_KILL (stopped, spinning, starved) it is killed: its agents would
+ * otherwise stay connected to nothing, their orders never delivered, and come back to it when they
+ * reconnect. Counted in pings the master really sent, not in time: a master that was itself frozen for a
+ * while (its timers did not run) does not take its workers for dead when it wakes.
  */
 const HEARTBEAT_MS = 1_000;
-const UNRESPONSIVE_MS = 3_000;
-const FROZEN_MS = 10_000;
+const UNANSWERED_TO_AVOID = 3;
+const UNANSWERED_TO_KILL = 10;
 const RESPAWN_MIN_MS = 500;
 const RESPAWN_MAX_MS = 30_000;
 
@@ -87,13 +89,13 @@ class WorkerSlot {
   batch: Batch | null = null;
   respawnTimer: NodeJS.Timeout | null = null;
   heartbeat: NodeJS.Timeout | null = null;
-  /** When the worker last answered a ping (or became ready). */
-  lastPong = 0;
+  /** Pings sent, and the last one answered. */
   pings = 0;
+  answered = 0;
 
   /** Ready and answering: may take a connection. */
-  takes(now: number): boolean {
-    return this.ready && now - this.lastPong < UNRESPONSIVE_MS;
+  get takes(): boolean {
+    return this.ready && this.pings - this.answered < UNANSWERED_TO_AVOID;
   }
 }
 
@@ -164,8 +166,7 @@ export class TlsWorkerPool {
 
   /** Whether a worker can take a connection now. */
   available(): boolean {
-    const now = performance.now();
-    return this.slots.some((s) => s.takes(now));
+    return this.slots.some((s) => s.takes);
   }
 
   view(): TlsWorkerView[] {
@@ -184,8 +185,7 @@ export class TlsWorkerPool {
    */
   take(socket: Socket, head: Buffer, hooks: HandoverHooks): boolean {
     let slot: WorkerSlot | null = null;
-    const now = performance.now();
-    for (const s of this.slots) if (s.takes(now) && (!slot || s.conns.size < slot.conns.size)) slot = s;
+    for (const s of this.slots) if (s.takes && (!slot || s.conns.size < slot.conns.size)) slot = s;
     const child = slot?.child;
     if (!slot || !child) return false;
     const id = ++this.nextId;
@@ -294,7 +294,8 @@ export class TlsWorkerPool {
         if (m.type !== 'ready') return;
         clearTimeout(readyTimer);
         slot.ready = true;
-        slot.lastPong = performance.now();
+        slot.pings = 0;
+        slot.answered = 0;
         slot.heartbeat = setInterval(() => this.beat(slot, child), HEARTBEAT_MS);
         slot.heartbeat.unref?.();
         logger.info({ pid: child.pid }, 'TLS worker ready');
@@ -306,7 +307,14 @@ export class TlsWorkerPool {
         exited = true;
         if (!this.stopping)
           logger.error(
-            { pid: child.pid, code, signal, links: slot.links.size, connections: slot.conns.size },
+            {
+              pid: child.pid,
+              exitCode: code,
+              signal,
+              links: slot.links.size,
+              connections: slot.conns.size,
+              code: 'TLS_WORKER_EXITED',
+            },
             'TLS worker exited; its agents reconnect',
           );
         // the channel's last messages (an agent's going-down, its close) are read before the links are lost
@@ -322,13 +330,19 @@ export class TlsWorkerPool {
     });
   }
 
-  /** Pings the worker; kills it when it has not answered for FROZEN_MS (then it is lost as if it had died). */
+  /** Pings the worker; kills it when too many pings went unanswered (then it is lost as if it had died). */
   private beat(slot: WorkerSlot, child: ChildProcess): void {
     if (slot.child !== child) return;
-    const silentMs = performance.now() - slot.lastPong;
-    if (silentMs >= FROZEN_MS) {
+    const unanswered = slot.pings - slot.answered;
+    if (unanswered >= UNANSWERED_TO_KILL) {
       this.opts.logger.error(
-        { pid: child.pid, silentMs, links: slot.links.size },
+        {
+          pid: child.pid,
+          unanswered,
+          everyMs: HEARTBEAT_MS,
+          links: slot.links.size,
+          code: 'TLS_WORKER_EXITED',
+        },
         'TLS worker stopped answering: killing it (its agents reconnect)',
       );
       if (slot.heartbeat) clearInterval(slot.heartbeat);
@@ -377,7 +391,7 @@ export class TlsWorkerPool {
       case 'ready':
         return;
       case 'pong':
-        slot.lastPong = performance.now();
+        slot.answered = Math.max(slot.answered, m.n);
         return;
       case 'handshake-ended':
         slot.conns.get(m.id)?.handshakeEnded();
@@ -408,7 +422,7 @@ export class TlsWorkerPool {
       case 'refusal':
         this.opts.refusals.note(
           `worker-${m.kind}`,
-          { ip: m.ip, code: 'CONNECTION_REFUSED' },
+          { ip: m.ip, code: 'TLS_WORKER_REFUSED' },
           'a TLS worker refused or closed an agent connection',
         );
         return;
