@@ -341,7 +341,7 @@ export class Master {
     });
     this.address = await http.start();
     this.httpServer = http;
-    if (settings.tlsWorkers > 0 && this.tls)
+    if (http.tlsWorkerViews().length > 0)
       registerTlsWorkerMetrics(this.ops.metrics.registry, () => http.tlsWorkerViews());
     this.stack.push(http, this.agentServer);
 

@@ -42,6 +42,11 @@ export function normalizeIp(ip: string | undefined): string {
   return (ip ?? 'unknown').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
 }
 
+/** One live connection's remote address:port: how its TLS socket, made later, finds what was kept for it. */
+export function connectionKey(socket: { remoteAddress?: string; remotePort?: number }): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+}
+
 export class AddressGuard {
   private readonly byIp = new Map<string, Record_>();
   /** Failures by address, then by identity. */

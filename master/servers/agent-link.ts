@@ -6,6 +6,11 @@
 import { type RawData, WebSocket } from 'ws';
 import { type SharedFrame, sendFrame } from './shared-frame.js';
 
+/** A WebSocket message's bytes as one buffer (ws hands over a buffer, fragments, or an ArrayBuffer). */
+export function bufferOf(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+}
+
 /** What a link reports to the agent server, in the order it happened on the connection. */
 export interface LinkEvents {
   message(raw: Buffer, isBinary: boolean): void;
@@ -62,9 +67,7 @@ export class WsLink implements AgentLink {
   }
 
   bind(events: LinkEvents): void {
-    this.ws.on('message', (data: RawData, isBinary: boolean) =>
-      events.message(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer), isBinary),
-    );
+    this.ws.on('message', (data: RawData, isBinary: boolean) => events.message(bufferOf(data), isBinary));
     this.ws.on('close', () => events.close());
     this.ws.on('error', (err) => events.error((err as { code?: string }).code, err));
   }

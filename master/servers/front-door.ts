@@ -25,7 +25,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { systemClock } from '../../shared/clock.js';
 import { AGENT_ALPN } from '../../shared/protocol/agent-alpn.js';
-import { type AddressGuard, normalizeIp } from './address-guard.js';
+import { type AddressGuard, connectionKey, normalizeIp } from './address-guard.js';
 import { offeredAlpn } from './client-hello-alpn.js';
 import { FdGate, readFdLimit } from './fd-gate.js';
 import { RefusalLog } from './refusal-log.js';
@@ -133,7 +133,7 @@ export class FrontDoor {
     });
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     if (opts.tls) {
-      const ended = (tlsSocket: Socket) => this.handshakeEnded(keyOf(tlsSocket));
+      const ended = (tlsSocket: Socket) => this.handshakeEnded(connectionKey(tlsSocket));
       opts.inner.on('secureConnection', ended);
       opts.inner.on('tlsClientError', (_err: Error, tlsSocket: Socket) => ended(tlsSocket));
     }
@@ -281,7 +281,7 @@ export class FrontDoor {
     socket.pause();
     const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     if (this.toWorker(socket, head)) return;
-    const key = keyOf(socket);
+    const key = connectionKey(socket);
     this.inHandshake.set(key, socket);
     socket.once('close', () => this.handshakeEnded(key, socket));
     socket.unshift(head);
@@ -363,8 +363,4 @@ export class FrontDoor {
       'too many TLS handshakes to finish in time: refusing new connections at once (they retry within their reconnect window)',
     );
   }
-}
-
-function keyOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
 }

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +21,7 @@ import { addToken, revokeToken } from '../../master/auth/token-store.js';
 import { AGENT_ALPN } from '../../shared/protocol/agent-alpn.js';
 import { CloseCodes } from '../../shared/protocol/messages.js';
 import { pinnedRequest } from '../../shared/tls/pinned-request.js';
+import { captureHello } from '../support/client-hello.js';
 import { assertStepsInOrder, demoMarker } from '../support/demo-order.js';
 import { pollFor } from '../support/poll.js';
 import { TestClient } from '../support/ws-client.js';
@@ -352,7 +353,7 @@ describe('limits on the connections a TLS worker takes', () => {
   });
 
   it('ends handshakes that stall after the ClientHello and gives their address slots back', async () => {
-    const hello = await clientHello();
+    const hello = await captureHello(AGENT_TLS);
     // three connections from this address (its limit) send an agent's ClientHello and then nothing
     const held = [0, 1, 2].map(() => openRaw(hello));
     await Promise.all(held.map((h) => h.answered));
@@ -405,38 +406,6 @@ describe('limits on the connections a TLS worker takes', () => {
     assert.ok(await closedWithin(agent, 10_000), 'a link outlived its master');
     await idleClosed;
   });
-
-  /** A real ClientHello offering the agent protocol, as Node's TLS client writes it. */
-  async function clientHello(): Promise<Buffer> {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const capturePort = (server.address() as AddressInfo).port;
-    const got = new Promise<Buffer>((resolve) =>
-      server.once('connection', (sock: Socket) => {
-        const chunks: Buffer[] = [];
-        sock.on('data', (c: Buffer) => {
-          chunks.push(c);
-          const all = Buffer.concat(chunks);
-          if (all.length >= 5 && all.length >= 5 + all.readUInt16BE(3)) {
-            resolve(all);
-            sock.destroy();
-          }
-        });
-      }),
-    );
-    const client = tlsConnect({
-      host: '127.0.0.1',
-      port: capturePort,
-      ALPNProtocols: AGENT_TLS,
-      rejectUnauthorized: false,
-    });
-    client.on('error', () => {});
-    const hello = await got;
-    client.destroy();
-    server.close();
-    return hello;
-  }
 
   /** A raw TCP connection to the master that writes `bytes` and then only listens. */
   function openRaw(bytes: Buffer) {

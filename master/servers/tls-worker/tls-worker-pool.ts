@@ -101,23 +101,20 @@ class WorkerSlot {
 
 /** An agent link whose TLS and WebSocket run in a worker. */
 class WorkerLink implements AgentLink {
-  open = true;
+  /** Until the worker reports the close (or dies). */
+  isOpen = true;
   constructor(
     private readonly pool: TlsWorkerPool,
     private readonly slot: WorkerSlot,
     readonly id: number,
   ) {}
 
-  get isOpen(): boolean {
-    return this.open;
-  }
-
   send(text: string): void {
-    if (this.open) this.pool.post(this.slot, { type: 'send', id: this.id, text });
+    if (this.isOpen) this.pool.post(this.slot, { type: 'send', id: this.id, text });
   }
 
   sendShared(frame: SharedFrame, numbering: { sid: string; seq: number } | null): void {
-    if (this.open) this.pool.queue(this.slot, this.id, frame, numbering?.seq ?? -1);
+    if (this.isOpen) this.pool.queue(this.slot, this.id, frame, numbering?.seq ?? -1);
   }
 
   numbered(sid: string): void {
@@ -364,7 +361,7 @@ export class TlsWorkerPool {
     const lostBy = `TLS worker ${child.pid ?? '?'} exited`;
     for (const [id, entry] of [...slot.links]) {
       slot.links.delete(id);
-      entry.link.open = false;
+      entry.link.isOpen = false;
       entry.events?.close(lostBy);
     }
     for (const id of [...slot.conns.keys()]) this.connGone(slot, id);
@@ -415,7 +412,7 @@ export class TlsWorkerPool {
         const entry = slot.links.get(m.id);
         if (!entry) return;
         slot.links.delete(m.id);
-        entry.link.open = false;
+        entry.link.isOpen = false;
         entry.events?.close();
         return;
       }

@@ -10,24 +10,21 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
-import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { type RawData, WebSocketServer } from 'ws';
 import { systemClock } from '../../../shared/clock.js';
-import { SharedFrame, sendFrame } from '../shared-frame.js';
+import { connectionKey, normalizeIp } from '../address-guard.js';
+import { bufferOf, WsLink } from '../agent-link.js';
+import { SharedFrame } from '../shared-frame.js';
 import { guardStalls } from '../stall-guard.js';
 import type { MainToWorker, WorkerInit, WorkerToMain } from './worker-protocol.js';
 
 interface Link {
-  ws: WebSocket;
+  /** The connection, written to as the main process writes to its own (agent-link.ts). */
+  ws: WsLink;
   sid: string | null;
 }
 
-function keyOf(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-}
-
-function ipOf(socket: Socket): string {
-  return (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
-}
+const ipOf = (socket: Socket) => normalizeIp(socket.remoteAddress);
 
 export function runTlsWorker(): void {
   const tell = (m: WorkerToMain) => {
@@ -56,9 +53,9 @@ export function runTlsWorker(): void {
       minVersion: 'TLSv1.2',
       handshakeTimeout: m.handshakeTimeoutMs,
     });
-    https.on('secureConnection', (socket: Socket) => handshakeEnded(idByKey.get(keyOf(socket))));
+    https.on('secureConnection', (socket: Socket) => handshakeEnded(idByKey.get(connectionKey(socket))));
     https.on('tlsClientError', (_err: Error, socket: Socket) => {
-      handshakeEnded(idByKey.get(keyOf(socket)));
+      handshakeEnded(idByKey.get(connectionKey(socket)));
       tell({ type: 'refusal', kind: 'tls-failed', ip: ipOf(socket) });
     });
     guardStalls(https, {
@@ -74,13 +71,13 @@ export function runTlsWorker(): void {
       res.end('this connection offered the agent protocol: only /ws is served on it\n');
     });
     https.on('upgrade', (req, socket: Socket, head: Buffer) => {
-      const id = idByKey.get(keyOf(socket));
+      const id = idByKey.get(connectionKey(socket));
       if (id === undefined || new URL(req.url ?? '/', 'http://x').pathname !== '/ws' || !wss) {
         socket.destroy();
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        links.set(id, { ws, sid: null });
+        links.set(id, { ws: new WsLink(ws), sid: null });
         tell({
           type: 'open',
           id,
@@ -88,8 +85,7 @@ export function runTlsWorker(): void {
           remotePort: socket.remotePort ?? 0,
         });
         ws.on('message', (data: RawData, binary: boolean) => {
-          const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-          tell({ type: 'msg', id, data: binary ? '' : raw.toString('utf8'), binary });
+          tell({ type: 'msg', id, data: binary ? '' : bufferOf(data).toString('utf8'), binary });
         });
         ws.on('error', (err) =>
           tell({ type: 'error', id, code: (err as { code?: string }).code ?? null, message: err.message }),
@@ -111,7 +107,7 @@ export function runTlsWorker(): void {
       tell({ type: 'gone', id: m.id });
       return;
     }
-    const key = keyOf(socket);
+    const key = connectionKey(socket);
     conns.set(m.id, socket);
     idByKey.set(key, m.id);
     inHandshake.add(m.id);
@@ -135,12 +131,7 @@ export function runTlsWorker(): void {
       const frame = frames[t[i + 1]!];
       if (!link || !frame) continue;
       const seq = t[i + 2]!;
-      if (seq < 0 || link.sid === null) {
-        sendFrame(link.ws, frame.plain(), () => frame.text());
-        continue;
-      }
-      const numbering = { sid: link.sid, seq };
-      sendFrame(link.ws, frame.numbered(numbering.sid, seq), () => frame.text(numbering));
+      link.ws.sendShared(frame, seq < 0 || link.sid === null ? null : { sid: link.sid, seq });
     }
   };
 
@@ -152,11 +143,9 @@ export function runTlsWorker(): void {
       case 'conn':
         take(m, handle as Socket | undefined);
         return;
-      case 'send': {
-        const link = links.get(m.id);
-        if (link && link.ws.readyState === WebSocket.OPEN) link.ws.send(m.text);
+      case 'send':
+        links.get(m.id)?.ws.send(m.text);
         return;
-      }
       case 'sid': {
         const link = links.get(m.id);
         if (link) link.sid = m.sid;
@@ -184,8 +173,7 @@ export function runTlsWorker(): void {
   // the main process is gone (crashed, killed, stopped): so is every link it owned. The close frames it
   // asked for last (a stopping master closes every agent) are given a moment to leave; the rest are ended
   process.on('disconnect', () => {
-    for (const link of links.values())
-      if (link.ws.readyState === WebSocket.OPEN) link.ws.close(1001, 'master gone');
+    for (const link of links.values()) if (link.ws.isOpen) link.ws.close(1001, 'master gone');
     if (conns.size === 0) process.exit(0);
     setTimeout(() => process.exit(0), 1_000);
     stopping = true;
